@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// The tcqos executable: wires the real process to src/main.
+import { readSync } from 'node:fs';
+import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
+import { main } from '../src/main.ts';
+
+/** Reads stdin up to one byte past the limit, so an oversized config is refused, not buffered whole. */
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const chunk = Buffer.alloc(65536);
+  for (;;) {
+    let count: number;
+    try {
+      count = readSync(0, chunk, 0, chunk.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      if ((error as NodeJS.ErrnoException).code === 'EOF') break;
+      throw error;
+    }
+    if (count === 0) break;
+    chunks.push(Buffer.from(chunk.subarray(0, count)));
+    total += count;
+    if (total > MAX_STDIN_BYTES) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+main({
+  argv: process.argv.slice(2),
+  env: process.env,
+  readStdin,
+  writeStdout: (text) => process.stdout.write(text),
+  writeStderr: (text) => process.stderr.write(text),
+}).then(
+  (exitCode) => {
+    process.exitCode = exitCode;
+  },
+  (error: unknown) => {
+    // main turns every failure into a CNI error; reaching here is a bug, reported without stdout.
+    process.stderr.write(`tcqos: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

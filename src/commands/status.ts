@@ -1,0 +1,14 @@
+/** STATUS (CNI 1.1): ready when the programs tcqos runs are installed. */
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import { toolPath, ToolMissingError, type Tool } from '../netns/tools.ts';
+
+export async function status(): Promise<void> {
+  for (const tool of ['ip', 'tc', 'nsenter'] satisfies Tool[]) {
+    try {
+      toolPath(tool);
+    } catch (error) {
+      if (error instanceof ToolMissingError) throw new CniError(ErrorCode.pluginNotAvailable, `tcqos cannot shape: ${error.message}`);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/** Peer CIDRs: parsed with ip-num into the network address and prefix that u32 filters match on. */
+import { IPv4CidrRange, IPv6CidrRange, Validator } from 'ip-num';
+
+export interface Cidr {
+  readonly family: 4 | 6;
+  /** Network address with host bits cleared. */
+  readonly network: bigint;
+  readonly prefix: number;
+  /** Canonical text, e.g. "198.18.0.0/15". */
+  readonly text: string;
+}
+
+export class CidrError extends Error {}
+
+export function parseCidr(text: string): Cidr {
+  const withPrefix = text.includes('/') ? text : text.includes(':') ? `${text}/128` : `${text}/32`;
+  if (text.includes(':')) {
+    const [valid] = Validator.isValidIPv6CidrNotation(withPrefix);
+    if (!valid || text.includes('%')) throw new CidrError(`"${text}" is not a valid IPv6 CIDR`);
+    const range = IPv6CidrRange.fromCidr(withPrefix);
+    const prefix = Number(range.cidrPrefix.getValue());
+    const network = range.getFirst().getValue();
+    if (network >> 32n === 0xffffn) {
+      throw new CidrError(`"${text}" is an IPv4-mapped IPv6 address, which never appears on the wire: write the IPv4 CIDR instead`);
+    }
+    return { family: 6, network, prefix, text: `${range.getFirst().toString()}/${prefix}` };
+  }
+  const [valid] = Validator.isValidIPv4CidrNotation(withPrefix);
+  if (!valid) throw new CidrError(`"${text}" is not a valid IPv4 CIDR`);
+  const range = IPv4CidrRange.fromCidr(withPrefix);
+  const prefix = Number(range.cidrPrefix.getValue());
+  return { family: 4, network: range.getFirst().getValue(), prefix, text: `${range.getFirst().toString()}/${prefix}` };
+}

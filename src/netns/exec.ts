@@ -1,0 +1,47 @@
+/** Runs ip or tc inside a network namespace: `nsenter --net=PATH -- TOOL ARGS`, never a shell. */
+import { CHILD_ENV, toolPath, type Tool } from './tools.ts';
+
+export interface ToolRun {
+  readonly command: string;
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A tool that exited non-zero, with everything a user needs to see why. */
+export class ToolError extends Error {
+  readonly run: ToolRun;
+  constructor(run: ToolRun) {
+    super(`${run.command} failed (exit ${run.exitCode}): ${run.stderr.trim().split('\n').slice(0, 3).join('; ')}`);
+    this.run = run;
+  }
+}
+
+const TIMEOUT_MS = 30_000;
+
+/** Runs the tool; resolves with its output whatever the exit code. */
+export async function runInNetns(netns: string, tool: Tool, args: readonly string[], input?: string): Promise<ToolRun> {
+  // Loaded on first use: VERSION, STATUS and config errors never pay for it.
+  const { execa } = await import('execa');
+  const result = await execa(toolPath('nsenter'), [`--net=${netns}`, '--', toolPath(tool), ...args], {
+    input: input ?? '',
+    reject: false,
+    env: CHILD_ENV,
+    extendEnv: false,
+    timeout: TIMEOUT_MS,
+    stripFinalNewline: false,
+  });
+  return {
+    command: `${tool} ${args.join(' ')}`,
+    exitCode: result.exitCode ?? (result.timedOut ? 124 : 128),
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? '') || (result.timedOut ? `timed out after ${TIMEOUT_MS} ms` : result.message ?? ''),
+  };
+}
+
+/** Runs the tool and throws a ToolError unless it exits 0. */
+export async function mustRunInNetns(netns: string, tool: Tool, args: readonly string[], input?: string): Promise<ToolRun> {
+  const run = await runInNetns(netns, tool, args, input);
+  if (run.exitCode !== 0) throw new ToolError(run);
+  return run;
+}

@@ -1,0 +1,95 @@
+/**
+ * One tcqos at a time per attachment: runtimes retry after timeouts, so ADD and DEL for the same
+ * pod can overlap. A lock file holds the owner's pid; a lock whose owner died (SIGKILL) is taken over.
+ */
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const LOCK_DIR = '/run/tcqos/locks';
+
+export class LockTimeoutError extends Error {}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function lockPath(netns: string, ifname: string, dir = LOCK_DIR): string {
+  return `${dir}/${createHash('sha256').update(`${netns}\0${ifname}`).digest('hex').slice(0, 24)}.lock`;
+}
+
+/** Runs `work` holding the attachment's lock. */
+export async function withAttachmentLock<T>(path: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (removeIfStale(path)) continue;
+      const owner = readLockOwner(path);
+      if (Date.now() > deadline) throw new LockTimeoutError(`another tcqos (pid ${owner}) is working on this attachment`);
+      await sleep(wait);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    removeIfOwnedBy(path, String(process.pid));
+  }
+}
+
+/** A lock is stale when its owner is dead, or when it never got an owner (killed between create and write). */
+function removeIfStale(path: string): boolean {
+  const owner = readLockOwner(path);
+  const pid = Number.parseInt(owner, 10);
+  const stale = Number.isInteger(pid) && pid > 0 ? !alive(pid) : ageMs(path) > 2_000;
+  if (stale) removeIfOwnedBy(path, owner);
+  return stale;
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Removes the locks of tcqos processes that died holding them (GC). */
+export function removeStaleLocks(dir = LOCK_DIR): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  return names.filter((name) => name.endsWith('.lock') && removeIfStale(`${dir}/${name}`)).length;
+}
+
+function readLockOwner(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function removeIfOwnedBy(path: string, owner: string): void {
+  if (readLockOwner(path) === owner) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+}
