@@ -1,6 +1,7 @@
 /**
- * The executable's entry. With CNI_COMMAND set it is a CNI plugin; otherwise it is the operator's
- * tool (`tcqos version` now; `tcqos stats` and `tcqos update` have their place here).
+ * The executable's entry. Runtimes call it with no arguments: then it is a CNI plugin. With a
+ * subcommand it is the operator's tool (`tcqos version` now; `tcqos stats` and `tcqos update`
+ * have their place here).
  */
 import { runCni, type ProcessIo } from './cni/skel.ts';
 import { SUPPORTED_VERSIONS } from './cni/version.ts';
@@ -15,12 +16,12 @@ Operator commands:
 `;
 
 export async function main(io: ProcessIo & { argv: readonly string[]; writeStderr(text: string): void }): Promise<number> {
-  if (io.env['CNI_COMMAND'] !== undefined) return runCni(io, tcqosCommands);
   const [subcommand] = io.argv;
+  if (subcommand === undefined || io.env['CNI_COMMAND'] !== undefined) return runCni(io, tcqosCommands);
   if (subcommand === 'version' || subcommand === '--version') {
     io.writeStdout(`tcqos ${TCQOS_VERSION}\n`);
     return 0;
   }
   io.writeStderr(USAGE);
-  return subcommand === undefined || subcommand === 'help' || subcommand === '--help' ? 0 : 2;
+  return subcommand === 'help' || subcommand === '--help' ? 0 : 2;
 }

@@ -12,7 +12,10 @@ export interface Cidr {
 
 export class CidrError extends Error {}
 
+const MAPPED_MESSAGE = 'is an IPv4-mapped IPv6 address, which never appears on the wire: write the IPv4 CIDR instead';
+
 export function parseCidr(text: string): Cidr {
+  if (/^::ffff:\d+\.\d+\.\d+\.\d+/i.test(text)) throw new CidrError(`"${text}" ${MAPPED_MESSAGE}`);
   const withPrefix = text.includes('/') ? text : text.includes(':') ? `${text}/128` : `${text}/32`;
   if (text.includes(':')) {
     const [valid] = Validator.isValidIPv6CidrNotation(withPrefix);
@@ -21,7 +24,7 @@ export function parseCidr(text: string): Cidr {
     const prefix = Number(range.cidrPrefix.getValue());
     const network = range.getFirst().getValue();
     if (network >> 32n === 0xffffn) {
-      throw new CidrError(`"${text}" is an IPv4-mapped IPv6 address, which never appears on the wire: write the IPv4 CIDR instead`);
+      throw new CidrError(`"${text}" ${MAPPED_MESSAGE}`);
     }
     return { family: 6, network, prefix, text: `${range.getFirst().toString()}/${prefix}` };
   }

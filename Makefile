@@ -1,0 +1,43 @@
+# tcqos: `make demo` and `make test` work on a fresh Debian machine (they install what they need).
+SHELL := /bin/bash
+CNI_BIN_DIR ?= /opt/cni/bin
+
+.PHONY: deps build typecheck test test-unit test-integration test-e2e demo install bench soak clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@bash scripts/build.sh
+	@echo "built dist/tcqos ($$(du -h dist/tcqos | cut -f1))"
+
+typecheck: deps
+	@node_modules/.bin/tsc -p tsconfig.json
+
+# Every suite: unit, integration (real netns, kernel, iperf3) and e2e (libcni + reference plugins).
+test: build typecheck
+	@node_modules/.bin/vitest run
+
+test-unit: build
+	@node_modules/.bin/vitest run --project unit
+
+test-integration: build
+	@node_modules/.bin/vitest run --project integration
+
+test-e2e: build
+	@node_modules/.bin/vitest run --project e2e
+
+demo: build
+	@bash scripts/demo.sh
+
+install: build
+	install -D -m 0755 dist/tcqos $(CNI_BIN_DIR)/tcqos
+
+bench: build
+	@bash bench/run.sh
+
+soak: build
+	@bash bench/soak.sh
+
+clean:
+	rm -rf dist build

@@ -1,0 +1,50 @@
+/**
+ * Invoking the built tcqos binary the way a runtime does (env + stdin), from inside a throwaway
+ * "runner" namespace, so a plugin bug can never touch the host's own interfaces.
+ */
+import { fileURLToPath } from 'node:url';
+import { run, type Ran } from './run.ts';
+
+export const TCQOS_BINARY = fileURLToPath(new URL('../../dist/tcqos', import.meta.url));
+
+export interface Invocation {
+  readonly command: 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
+  readonly config: object | string;
+  readonly netns?: string;
+  readonly ifname?: string;
+  readonly containerId?: string;
+  readonly extraEnv?: Record<string, string>;
+}
+
+export interface PluginResult extends Ran {
+  /** stdout parsed as JSON (undefined when empty). */
+  readonly json: Record<string, unknown> | undefined;
+}
+
+export async function invoke(runnerNetns: string, call: Invocation): Promise<PluginResult> {
+  const env: Record<string, string> = {
+    CNI_COMMAND: call.command,
+    CNI_CONTAINERID: call.containerId ?? 'tcqos-test',
+    CNI_NETNS: call.netns ?? '',
+    CNI_IFNAME: call.ifname ?? 'eth0',
+    CNI_PATH: '/opt/cni/bin',
+    ...call.extraEnv,
+  };
+  const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);
+  const ran = await run(
+    'ip',
+    ['netns', 'exec', runnerNetns, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), TCQOS_BINARY],
+    { input, timeoutMs: 60_000 },
+  );
+  const text = ran.stdout.trim();
+  return { ...ran, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+}
+
+/** A prevResult as a main plugin (macvlan, ptp...) returns it for `ifname` in `netnsPath`. */
+export function prevResultFor(cniVersion: string, netnsPath: string, ifname = 'eth0'): Record<string, unknown> {
+  return {
+    cniVersion,
+    interfaces: [{ name: ifname, mac: '02:00:00:00:00:01', sandbox: netnsPath }],
+    ips: [{ ...(cniVersion.startsWith('0.') ? { version: '4' } : {}), address: '198.18.0.2/24', interface: 0 }],
+  };
+}
