@@ -9,9 +9,10 @@ import { lockPath, withAttachmentLock } from '../netns/lock.ts';
 import { ifbSetupLines, script, setupLines } from '../plan/batch.ts';
 import { isOurs } from '../plan/drift.ts';
 import { planAttachment, type AttachmentPlan } from '../plan/tree.ts';
-import { foreignRoot, ownsIngress, readAttachmentState, removeAttachment, requireUsableNetns } from './attachment.ts';
+import { foreignRoot, readAttachmentState, removeAttachment, requireUsableNetns } from './attachment.ts';
 import { commandLogger, loadConfig, logWarnings } from './config.ts';
 import { describeToolError } from './failures.ts';
+import { maybeKill, withInjectedFailure } from './fault-point.ts';
 
 export const LOCK_TIMEOUT_MS = 20_000;
 
@@ -29,6 +30,7 @@ export async function add(context: CommandContext): Promise<string> {
   requireUsableNetns(env.netns);
   await withAttachmentLock(lockPath(env.netns, env.ifname), LOCK_TIMEOUT_MS, async () => {
     const state = await readAttachmentState(env.netns, env.ifname);
+    maybeKill(process.env, 'after-read');
     if (!state.iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
     const foreign = foreignRoot(state);
     if (foreign && policy.egress) {
@@ -37,11 +39,11 @@ export async function add(context: CommandContext): Promise<string> {
         `${env.ifname} already has a ${foreign.kind} root qdisc (handle ${foreign.handle}) that tcqos did not install: remove it or do not chain two shapers`,
       );
     }
-    if (state.ingress && !ownsIngress(state) && policy.ingress) {
+    if (state.ingress && !state.ingressIsOurs && policy.ingress) {
       throw new CniError(ErrorCode.foreignQdisc, `${env.ifname} already has an ingress qdisc that tcqos did not install`);
     }
     // A repeated ADD converges: what an earlier ADD left is replaced, not tripped over.
-    if (state.ifb || isOurs(state.root)) {
+    if (state.ifb || state.ingressIsOurs || isOurs(state.root)) {
       await removeAttachment(env.netns, env.ifname, state);
     }
     const plan = planAttachment(policy, env.ifname, state.iface.mtu);
@@ -53,12 +55,14 @@ export async function add(context: CommandContext): Promise<string> {
 
 async function applyOrRollBack(netns: string, plan: AttachmentPlan, log: Logger): Promise<void> {
   const ipScript = script(ifbSetupLines(plan));
-  const tcScript = script(setupLines(plan));
+  const tcScript = script(withInjectedFailure(process.env, setupLines(plan)));
   let step = 'creating the ifb for ingress shaping';
   try {
     if (ipScript) await mustRunInNetns(netns, 'ip', ['-batch', '-'], ipScript);
+    maybeKill(process.env, 'after-ifb');
     step = `installing shaping on ${plan.ifname}`;
     await mustRunInNetns(netns, 'tc', ['-batch', '-'], tcScript);
+    maybeKill(process.env, 'after-tc');
   } catch (error) {
     await rollBack(netns, plan.ifname, log);
     if (error instanceof ToolError) throw describeToolError(error, step, step.startsWith('creating') ? ipScript : tcScript);

@@ -18,7 +18,8 @@ export const ROOT_CLASS_MINOR = 1;
 const FIRST_CLASS_MINOR = 0x10;
 /** Filter preferences: rule r uses FIRST_RULE_PREF + 2r for IPv4 and +1 for IPv6. */
 const FIRST_RULE_PREF = 10;
-export const REDIRECT_PREF = 1;
+/** The ingress redirect filter's preference doubles as tcqos's mark on the ingress qdisc. */
+export const REDIRECT_PREF = HTB_MAJOR;
 export const IFB_TXQUEUELEN = 1000;
 
 export interface HtbClassSpec {

@@ -77,7 +77,7 @@ describe('planning the seed policy', () => {
     const ifbTree = lines.findIndex((line) => line.startsWith(`qdisc add dev ${plan.ifb} root`));
     expect(ifbTree).toBeGreaterThan(0);
     expect(redirect).toBe(lines.length - 1);
-    expect(lines[redirect]).toBe(`filter add dev eth0 parent ffff: protocol all pref 1 u32 match u32 0x00000000 0x00000000 at 0 action mirred egress redirect dev ${plan.ifb}`);
+    expect(lines[redirect]).toBe(`filter add dev eth0 parent ffff: protocol all pref 31749 u32 match u32 0x00000000 0x00000000 at 0 action mirred egress redirect dev ${plan.ifb}`);
     expect(lines.every((line) => !line.includes('\n'))).toBe(true);
   });
 
@@ -163,7 +163,7 @@ describe('drift', () => {
     ifb: { ...link(plan.ifb), kind: 'ifb' },
     egress: asObserved(plan.egress!),
     ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, defaultClass: undefined },
-    redirects: [{ pref: 1, protocol: 'all', kind: 'u32', flowid: undefined, keys: [{ value: 0, mask: 0, offset: 0 }], redirectTo: plan.ifb }],
+    redirects: [{ pref: 0x7c05, protocol: 'all', kind: 'u32', flowid: undefined, keys: [{ value: 0, mask: 0, offset: 0 }], redirectTo: plan.ifb }],
     ingress: asObserved(plan.ingress!),
   };
 
