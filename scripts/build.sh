@@ -20,9 +20,9 @@ cat > build/sea-config.json <<'JSON'
   "useSnapshot": false
 }
 JSON
-"$node24" --experimental-sea-config build/sea-config.json
+"$node24" --experimental-sea-config build/sea-config.json >/dev/null
 cp "$node24" dist/tcqos.tmp
 node_modules/.bin/postject dist/tcqos.tmp NODE_SEA_BLOB build/tcqos.blob \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 2>&1 | grep -v "Can't find string offset" >&2 || true
 chmod 755 dist/tcqos.tmp
 mv dist/tcqos.tmp dist/tcqos
