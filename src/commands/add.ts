@@ -1,24 +1,34 @@
-/** ADD: validate, plan, apply in one go (or not at all), pass prevResult on unchanged. */
+/**
+ * ADD: validate, plan, apply in one go (or not at all), pass prevResult on unchanged.
+ *
+ * A fresh attachment costs two processes: one `ip -batch` that creates the ifb and lists the links
+ * (MTU, root qdisc), and one `tc -batch` that installs both directions. Anything already on the
+ * interface (an earlier ADD, an interrupted one, someone else's qdisc) sends ADD down a slower path
+ * that reads the tc state, refuses foreign qdiscs, removes tcqos's own and applies once more.
+ */
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { requireSandboxInterface } from '../cni/prev-result.ts';
 import type { CommandContext } from '../cni/skel.ts';
-import { isEmptyPolicy } from '../config/policy.ts';
+import { isEmptyPolicy, type Policy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
-import { mustRunInNetns, ToolError } from '../netns/exec.ts';
+import { runInNetns, ToolError } from '../netns/exec.ts';
+import { parseTcJsonSequence } from '../netns/json.ts';
 import { lockPath, withAttachmentLock } from '../netns/lock.ts';
-import { ifbSetupLines, script, setupLines } from '../plan/batch.ts';
-import { isOurs } from '../plan/drift.ts';
-import { planAttachment, type AttachmentPlan } from '../plan/tree.ts';
-import { foreignRoot, readAttachmentState, removeAttachment, requireUsableNetns } from './attachment.ts';
+import { linksFromJson } from '../netns/observe.ts';
+import { prepareLines, script, setupLines } from '../plan/batch.ts';
+import { ifbName, planAttachment, type AttachmentPlan } from '../plan/tree.ts';
+import { foreignIngress, foreignRoot, hasAnythingOfOurs, readAttachmentState, removeAttachment, requireUsableNetns } from './attachment.ts';
 import { commandLogger, loadConfig, logWarnings } from './config.ts';
 import { describeToolError } from './failures.ts';
 import { maybeKill, withInjectedFailure } from './fault-point.ts';
 
 export const LOCK_TIMEOUT_MS = 20_000;
+/** Root qdiscs a fresh interface has: nothing was installed on it yet. */
+const UNTOUCHED_ROOT_KINDS = new Set(['noqueue', 'noop']);
 
 export async function add(context: CommandContext): Promise<string> {
   const { env } = context;
-  const { policy, settings, warnings } = loadConfig(context);
+  const { policy, settings, warnings } = await loadConfig(context);
   const log = commandLogger(context, settings);
   logWarnings(log, warnings);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
@@ -29,51 +39,64 @@ export async function add(context: CommandContext): Promise<string> {
   }
   requireUsableNetns(env.netns);
   await withAttachmentLock(lockPath(env.netns, env.ifname), LOCK_TIMEOUT_MS, async () => {
-    const state = await readAttachmentState(env.netns, env.ifname);
-    maybeKill(process.env, 'after-read');
-    if (!state.iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
-    const foreign = foreignRoot(state);
-    if (foreign && policy.egress) {
-      throw new CniError(
-        ErrorCode.foreignQdisc,
-        `${env.ifname} already has a ${foreign.kind} root qdisc (handle ${foreign.handle}) that tcqos did not install: remove it or do not chain two shapers`,
-      );
+    let outcome = await applyFresh(env.netns, env.ifname, policy, log, true);
+    if (outcome === 'occupied') {
+      // Something is there already: tcqos's own state converges, anyone else's is left alone.
+      const state = await readAttachmentState(env.netns, env.ifname);
+      const foreignQdisc = (policy.egress && foreignRoot(state)) || (policy.ingress && foreignIngress(state));
+      await removeAttachment(env.netns, state);
+      if (foreignQdisc) {
+        throw new CniError(
+          ErrorCode.foreignQdisc,
+          `${env.ifname} already has a ${foreignQdisc.kind} ${foreignQdisc.root ? 'root' : 'ingress'} qdisc (handle ${foreignQdisc.handle}) that tcqos did not install: remove it or do not chain two shapers`,
+        );
+      }
+      outcome = await applyFresh(env.netns, env.ifname, policy, log, false);
+      if (outcome === 'occupied') throw new CniError(ErrorCode.tryAgainLater, `${env.ifname} changed while tcqos was shaping it`);
     }
-    if (state.ingress && !state.ingressIsOurs && policy.ingress) {
-      throw new CniError(ErrorCode.foreignQdisc, `${env.ifname} already has an ingress qdisc that tcqos did not install`);
-    }
-    // A repeated ADD converges: what an earlier ADD left is replaced, not tripped over.
-    if (state.ifb || state.ingressIsOurs || isOurs(state.root)) {
-      await removeAttachment(env.netns, env.ifname, state);
-    }
-    const plan = planAttachment(policy, env.ifname, state.iface.mtu);
-    await applyOrRollBack(env.netns, plan, log);
-    log.info({ egress: summary(plan.egress), ingress: summary(plan.ingress), ifb: plan.ingress ? plan.ifb : undefined }, 'shaping installed');
+    log.info({ egress: summary(outcome.egress), ingress: summary(outcome.ingress), ifb: outcome.ingress ? outcome.ifb : undefined }, 'shaping installed');
   });
   return result;
 }
 
-async function applyOrRollBack(netns: string, plan: AttachmentPlan, log: Logger): Promise<void> {
-  const ipScript = script(ifbSetupLines(plan));
-  const tcScript = script(withInjectedFailure(process.env, setupLines(plan)));
-  let step = 'creating the ifb for ingress shaping';
-  try {
-    if (ipScript) await mustRunInNetns(netns, 'ip', ['-batch', '-'], ipScript);
-    maybeKill(process.env, 'after-ifb');
-    step = `installing shaping on ${plan.ifname}`;
-    await mustRunInNetns(netns, 'tc', ['-batch', '-'], tcScript);
-    maybeKill(process.env, 'after-tc');
-  } catch (error) {
-    await rollBack(netns, plan.ifname, log);
-    if (error instanceof ToolError) throw describeToolError(error, step, step.startsWith('creating') ? ipScript : tcScript);
-    throw error;
+/**
+ * Installs the plan; 'occupied' when something is already there (with `firstTry`, any root qdisc
+ * but the kernel's default counts; after a cleanup only a clash in tc itself does).
+ */
+async function applyFresh(netns: string, ifname: string, policy: Policy, log: Logger, firstTry: boolean): Promise<AttachmentPlan | 'occupied'> {
+  const ifb = policy.ingress ? ifbName(ifname) : undefined;
+  const prepared = await runInNetns(netns, 'ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
+  const links = linksFromJson(parseTcJsonSequence(prepared.stdout).at(-1) ?? []);
+  maybeKill(process.env, 'after-read');
+  const iface = links.find((link) => link.name === ifname);
+  const ifbLink = ifb === undefined ? undefined : links.find((link) => link.name === ifb);
+  if (ifb !== undefined && ifbLink?.kind !== 'ifb') {
+    throw describeToolError(new ToolError(prepared), ifbLink ? `a ${ifbLink.kind ?? 'non-ifb'} device is named ${ifb}` : 'creating the ifb for ingress shaping');
   }
+  if (!iface) {
+    await rollBack(netns, ifname, log);
+    throw new CniError(ErrorCode.interfaceNotFound, `interface ${ifname} not found in ${netns}`);
+  }
+  maybeKill(process.env, 'after-ifb');
+  if (firstTry && (!UNTOUCHED_ROOT_KINDS.has(iface.rootQdiscKind) || ifbLink?.rootQdiscKind === 'htb')) return 'occupied';
+
+  const plan = planAttachment(policy, ifname, iface.mtu);
+  const tcScript = script(withInjectedFailure(process.env, setupLines(plan)));
+  const installed = await runInNetns(netns, 'tc', ['-batch', '-'], tcScript);
+  if (installed.exitCode !== 0) {
+    if (/File exists|Exclusivity flag on/.test(installed.stderr)) return 'occupied';
+    await rollBack(netns, ifname, log);
+    throw describeToolError(new ToolError(installed), `installing shaping on ${ifname}`, tcScript);
+  }
+  maybeKill(process.env, 'after-tc');
+  return plan;
 }
 
 /** tc -batch is not atomic: remove whatever part of this ADD landed. */
 async function rollBack(netns: string, ifname: string, log: Logger): Promise<void> {
   try {
-    await removeAttachment(netns, ifname, await readAttachmentState(netns, ifname));
+    const state = await readAttachmentState(netns, ifname);
+    if (hasAnythingOfOurs(state)) await removeAttachment(netns, state);
   } catch (error) {
     log.error({ err: error }, 'rolling back a failed ADD failed too');
   }

@@ -1,11 +1,11 @@
 /**
  * The pieces every command shares: entering the pod netns safely, finding what tcqos already
- * installed there, and removing it.
+ * installed there, and removing it (never anything tcqos did not install).
  */
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { mustRunInNetns } from '../netns/exec.ts';
 import { netnsState } from '../netns/netns-path.ts';
-import { readFilters, readLinks, readQdiscs, type LinkInfo, type QdiscInfo } from '../netns/observe.ts';
+import { readQdiscsAndIngress, type FilterInfo, type QdiscInfo } from '../netns/observe.ts';
 import { script, teardownLines } from '../plan/batch.ts';
 import { isOurs } from '../plan/drift.ts';
 import { ifbName, REDIRECT_PREF } from '../plan/tree.ts';
@@ -22,34 +22,39 @@ export function requireUsableNetns(netns: string): void {
 
 /** What is on the attachment's devices now, and which of it is tcqos's. */
 export interface AttachmentState {
-  readonly iface: LinkInfo | undefined;
-  readonly ifb: LinkInfo | undefined;
+  readonly ifname: string;
+  readonly ifb: string;
+  readonly ifaceExists: boolean;
+  readonly ifbExists: boolean;
   readonly root: QdiscInfo | undefined;
   readonly ingress: QdiscInfo | undefined;
   readonly ifbRoot: QdiscInfo | undefined;
-  /** The ingress qdisc is tcqos's (it carries tcqos's redirect filter, or tcqos's ifb is there). */
+  readonly ingressFilters: readonly FilterInfo[];
+  /**
+   * The ingress qdisc carries tcqos's redirect filter (marked by its preference), or no filter at
+   * all: an empty ingress qdisc does nothing, and is what tcqos's becomes when its filter is deleted.
+   */
   readonly ingressIsOurs: boolean;
 }
 
+/** One tc process: every device's qdiscs (so which devices exist) and the pod interface's ingress filters. */
 export async function readAttachmentState(netns: string, ifname: string): Promise<AttachmentState> {
-  const [links, qdiscs] = await Promise.all([readLinks(netns), readQdiscs(netns)]);
+  const { qdiscs, ingressFilters } = await readQdiscsAndIngress(netns, ifname);
   const ifb = ifbName(ifname);
-  const ifbLink = links.find((link) => link.name === ifb && link.kind === 'ifb');
   const ingress = qdiscs.find((q) => q.dev === ifname && q.ingress);
   return {
-    iface: links.find((link) => link.name === ifname),
-    ifb: ifbLink,
+    ifname,
+    ifb,
+    ifaceExists: qdiscs.some((q) => q.dev === ifname),
+    ifbExists: qdiscs.some((q) => q.dev === ifb),
     root: qdiscs.find((q) => q.dev === ifname && q.root),
     ingress,
     ifbRoot: qdiscs.find((q) => q.dev === ifb && q.root),
-    // With the ifb gone (deleted by hand, or an interrupted run) only the filter tells.
-    ingressIsOurs: ingress !== undefined && (ifbLink !== undefined || (await carriesOurRedirect(netns, ifname))),
+    ingressFilters,
+    ingressIsOurs:
+      ingress !== undefined &&
+      (ingressFilters.length === 0 || ingressFilters.some((f) => f.pref === REDIRECT_PREF && f.redirectTo !== undefined)),
   };
-}
-
-async function carriesOurRedirect(netns: string, ifname: string): Promise<boolean> {
-  const filters = await readFilters(netns, ifname, 'ingress');
-  return filters.some((filter) => filter.pref === REDIRECT_PREF && filter.redirectTo !== undefined);
 }
 
 /** A root qdisc someone added (kernel defaults have handle 0:) that is not tcqos's. */
@@ -58,9 +63,18 @@ export function foreignRoot(state: AttachmentState): QdiscInfo | undefined {
   return root && root.handle !== '0:' && !isOurs(root) ? root : undefined;
 }
 
+/** An ingress qdisc that does not carry tcqos's redirect. */
+export function foreignIngress(state: AttachmentState): QdiscInfo | undefined {
+  return state.ingressIsOurs ? undefined : state.ingress;
+}
+
+export function hasAnythingOfOurs(state: AttachmentState): boolean {
+  return state.ifbExists || state.ingressIsOurs || isOurs(state.root);
+}
+
 /** Removes everything tcqos installed for the attachment; leaves other qdiscs alone. */
-export async function removeAttachment(netns: string, ifname: string, state: AttachmentState): Promise<void> {
-  const lines = state.iface ? teardownLines(ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
+export async function removeAttachment(netns: string, state: AttachmentState): Promise<void> {
+  const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
   if (lines.length) await mustRunInNetns(netns, 'tc', ['-batch', '-'], script(lines));
-  if (state.ifb) await mustRunInNetns(netns, 'ip', ['link', 'del', 'dev', state.ifb.name]);
+  if (state.ifbExists) await mustRunInNetns(netns, 'ip', ['link', 'del', 'dev', state.ifb]);
 }

@@ -2,7 +2,7 @@
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { requireSandboxInterface } from '../cni/prev-result.ts';
 import type { CommandContext } from '../cni/skel.ts';
-import { readClasses, readFilters } from '../netns/observe.ts';
+import { readClasses, readFilters, readLinks } from '../netns/observe.ts';
 import { findDrift, type ObservedTree } from '../plan/drift.ts';
 import { planAttachment } from '../plan/tree.ts';
 import { readAttachmentState, requireUsableNetns } from './attachment.ts';
@@ -10,23 +10,21 @@ import { commandLogger, loadConfig, logWarnings } from './config.ts';
 
 export async function check(context: CommandContext): Promise<void> {
   const { env } = context;
-  const { policy, settings, warnings } = loadConfig(context);
+  const { policy, settings, warnings } = await loadConfig(context);
   logWarnings(commandLogger(context, settings), warnings);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
   requireUsableNetns(env.netns);
-  const state = await readAttachmentState(env.netns, env.ifname);
-  if (!state.iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
-  const plan = planAttachment(policy, env.ifname, state.iface.mtu);
+  const [state, links] = await Promise.all([readAttachmentState(env.netns, env.ifname), readLinks(env.netns)]);
+  const iface = links.find((link) => link.name === env.ifname);
+  if (!iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
+  const plan = planAttachment(policy, env.ifname, iface.mtu);
   const tree = async (dev: string, present: boolean, root: ObservedTree['qdisc']): Promise<ObservedTree> =>
     present && root
       ? { qdisc: root, classes: await readClasses(env.netns, dev), filters: await readFilters(env.netns, dev, 'root') }
       : { qdisc: root, classes: [], filters: [] };
-  const [egress, ingress, redirects] = await Promise.all([
-    tree(env.ifname, true, state.root),
-    tree(plan.ifb, state.ifb !== undefined, state.ifbRoot),
-    state.ingress ? readFilters(env.netns, env.ifname, 'ingress') : Promise.resolve([]),
-  ]);
-  const drift = findDrift(plan, { iface: state.iface, ifb: state.ifb, egress, ingressQdisc: state.ingress, redirects, ingress });
+  const [egress, ingress] = await Promise.all([tree(env.ifname, true, state.root), tree(plan.ifb, state.ifbExists, state.ifbRoot)]);
+  const ifb = links.find((link) => link.name === plan.ifb && link.kind === 'ifb');
+  const drift = findDrift(plan, { iface, ifb, egress, ingressQdisc: state.ingress, redirects: state.ingressFilters, ingress });
   if (drift.length) {
     throw new CniError(
       ErrorCode.stateDrift,

@@ -5,9 +5,9 @@ import { ConfigError } from '../config/errors.ts';
 import { normalizeConfig, type NormalizedConfig } from '../config/normalize.ts';
 import { createLogger, type Logger } from '../log.ts';
 
-export function loadConfig(context: CommandContext): NormalizedConfig {
+export async function loadConfig(context: CommandContext): Promise<NormalizedConfig> {
   try {
-    return normalizeConfig(context.config);
+    return await normalizeConfig(context.config);
   } catch (error) {
     if (error instanceof ConfigError) throw new CniError(ErrorCode.invalidConfig, `invalid tcqos configuration: ${error.message}`);
     throw error;

@@ -1,5 +1,13 @@
-/** Peer CIDRs: parsed with ip-num into the network address and prefix that u32 filters match on. */
-import { IPv4CidrRange, IPv6CidrRange, Validator } from 'ip-num';
+/**
+ * Peer CIDRs: parsed with ip-num into the network address and prefix that u32 filters match on.
+ * ip-num takes ~10 ms to load, so it is loaded (loadCidrSupport) only for configs that list CIDRs.
+ */
+type IpNum = typeof import('ip-num');
+let ipNum: IpNum | undefined;
+
+export async function loadCidrSupport(): Promise<void> {
+  ipNum ??= await import('ip-num');
+}
 
 export interface Cidr {
   readonly family: 4 | 6;
@@ -15,6 +23,8 @@ export class CidrError extends Error {}
 const MAPPED_MESSAGE = 'is an IPv4-mapped IPv6 address, which never appears on the wire: write the IPv4 CIDR instead';
 
 export function parseCidr(text: string): Cidr {
+  if (!ipNum) throw new Error('parseCidr called before loadCidrSupport');
+  const { IPv4CidrRange, IPv6CidrRange, Validator } = ipNum;
   if (/^::ffff:\d+\.\d+\.\d+\.\d+/i.test(text)) throw new CidrError(`"${text}" ${MAPPED_MESSAGE}`);
   const withPrefix = text.includes('/') ? text : text.includes(':') ? `${text}/128` : `${text}/32`;
   if (text.includes(':')) {

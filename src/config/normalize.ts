@@ -6,7 +6,7 @@
  * A runtime value (a pod annotation, written by whoever writes the pod) can tighten the
  * administrator's limit but never loosen it.
  */
-import { parseCidr, type Cidr } from './cidr.ts';
+import { loadCidrSupport, parseCidr, type Cidr } from './cidr.ts';
 import { ConfigError } from './errors.ts';
 import { canonicalKeys } from './keys.ts';
 import type { ClassPolicy, Direction, DirectionPolicy, MatchRule, Policy, Protocol, Settings } from './policy.ts';
@@ -69,11 +69,12 @@ export const IMPLICIT_DEFAULT_CLASS = 'default';
 /** A runtime burst above this many seconds at the rate is clamped (unless maxBurst says otherwise). */
 const RUNTIME_BURST_SECONDS = 0.05;
 
-export function normalizeConfig(input: Record<string, unknown>): NormalizedConfig {
+export async function normalizeConfig(input: Record<string, unknown>): Promise<NormalizedConfig> {
   const warnings: string[] = [];
   const raw = canonicalKeys(input, warnings);
   if (!validateConfig(raw)) throw schemaError(validateConfig.errors ?? []);
   const config = raw as unknown as RawConfig;
+  if (listsCidrs(config)) await loadCidrSupport();
 
   const maxBurst = config.maxBurst === undefined ? undefined : field('maxBurst', () => parseSize(config.maxBurst!));
   const subnets = subnetRules(config);
@@ -89,6 +90,12 @@ export function normalizeConfig(input: Record<string, unknown>): NormalizedConfi
     settings: { logLevel: config.logLevel ?? (config.logFile ? 'info' : 'warn'), ...(config.logFile ? { logFile: config.logFile } : {}) },
     warnings,
   };
+}
+
+function listsCidrs(config: RawConfig): boolean {
+  const runtime = config.runtimeConfig?.bandwidth;
+  return [config, runtime].some((source) => source?.unshapedSubnets?.length || source?.shapedSubnets?.length) ||
+    DIRECTIONS.some((direction) => config[direction]?.classes?.some((c) => c.peers?.length));
 }
 
 function schemaError(errors: readonly SchemaError[]): ConfigError {

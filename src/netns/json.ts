@@ -5,6 +5,13 @@
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export function parseTcJson(text: string): JsonValue {
+  const values = parseTcJsonSequence(text);
+  if (values.length !== 1) throw new SyntaxError(`tc printed ${values.length} JSON documents where one was expected`);
+  return values[0]!;
+}
+
+/** The JSON documents a `tc -j -batch` run prints one after another (one per command that succeeded). */
+export function parseTcJsonSequence(text: string): JsonValue[] {
   let at = 0;
   const fail = (): never => {
     throw new SyntaxError(`tc printed JSON that cannot be read near offset ${at}`);
@@ -65,8 +72,7 @@ export function parseTcJson(text: string): JsonValue {
       if (text[at++] !== ',') fail();
     }
   };
-  const result = value();
-  space();
-  if (at !== text.length) fail();
-  return result;
+  const values: JsonValue[] = [];
+  for (space(); at < text.length; space()) values.push(value());
+  return values;
 }

@@ -2,8 +2,8 @@
  * Reading what is installed in a netns: links (ip -j), qdiscs and filters (tc -j), HTB classes.
  * Knows tc's output formats, nothing about policies.
  */
-import { mustRunInNetns } from './exec.ts';
-import { parseTcJson, type JsonValue } from './json.ts';
+import { mustRunInNetns, runInNetns, ToolError } from './exec.ts';
+import { parseTcJson, parseTcJsonSequence, type JsonValue } from './json.ts';
 
 type JsonObject = { [key: string]: JsonValue };
 
@@ -14,6 +14,8 @@ export interface LinkInfo {
   readonly up: boolean;
   /** "ifb", "macvlan", "veth"... (undefined for plain devices) */
   readonly kind: string | undefined;
+  /** Kind of the root qdisc ("noqueue" until someone installs one). */
+  readonly rootQdiscKind: string;
 }
 
 export interface QdiscInfo {
@@ -67,18 +69,38 @@ function list(value: JsonValue | undefined): JsonValue[] {
 
 export async function readLinks(netns: string): Promise<LinkInfo[]> {
   const run = await mustRunInNetns(netns, 'ip', ['-j', '-d', 'link', 'show']);
-  return objects(parseTcJson(run.stdout)).map((link) => ({
+  return linksFromJson(parseTcJson(run.stdout));
+}
+
+/** `ip -j -d link show` output (also the last document of an `ip -j -batch` ending with it). */
+export function linksFromJson(value: JsonValue): LinkInfo[] {
+  return objects(value).map((link) => ({
     name: String(link['ifname']),
     mtu: Number(link['mtu']),
     txqlen: Number(link['txqlen'] ?? 0),
     up: list(link['flags']).includes('UP'),
     kind: (link['linkinfo'] as JsonObject | undefined)?.['info_kind'] as string | undefined,
+    rootQdiscKind: String(link['qdisc'] ?? ''),
   }));
 }
 
-export async function readQdiscs(netns: string): Promise<QdiscInfo[]> {
-  const run = await mustRunInNetns(netns, 'tc', ['-j', 'qdisc', 'show']);
-  return objects(parseTcJson(run.stdout)).map((qdisc) => {
+export interface QdiscsAndIngress {
+  /** Every device's qdiscs: each device has at least its root entry, so this also lists the devices. */
+  readonly qdiscs: readonly QdiscInfo[];
+  readonly ingressFilters: readonly FilterInfo[];
+}
+
+/** All qdiscs of the netns and the ingress filters of `dev`, from one tc process. */
+export async function readQdiscsAndIngress(netns: string, dev: string): Promise<QdiscsAndIngress> {
+  // -force: a missing `dev` fails only the second command, whose output is then simply absent.
+  const run = await runInNetns(netns, 'tc', ['-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
+  const [qdiscs, filters] = parseTcJsonSequence(run.stdout);
+  if (qdiscs === undefined) throw new ToolError(run);
+  return { qdiscs: qdiscsFromJson(qdiscs), ingressFilters: filters === undefined ? [] : filtersFromJson(filters) };
+}
+
+function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
+  return objects(value).map((qdisc) => {
     const options = (qdisc['options'] ?? {}) as JsonObject;
     const defaultMinor = options['default'];
     return {
@@ -95,8 +117,12 @@ export async function readQdiscs(netns: string): Promise<QdiscInfo[]> {
 export async function readFilters(netns: string, dev: string, parent: 'root' | 'ingress'): Promise<FilterInfo[]> {
   const args = ['-j', 'filter', 'show', 'dev', dev, ...(parent === 'ingress' ? ['ingress'] : [])];
   const run = await mustRunInNetns(netns, 'tc', args);
-  // tc prints a header entry per filter priority, then one entry per filter (those have a flowid or actions)
-  return objects(parseTcJson(run.stdout))
+  return filtersFromJson(parseTcJson(run.stdout));
+}
+
+function filtersFromJson(value: JsonValue): FilterInfo[] {
+  // tc prints a header entry per filter priority, then one entry per filter (those have match keys)
+  return objects(value)
     .filter((entry) => {
       const options = entry['options'] as JsonObject | undefined;
       return options !== undefined && options['match'] !== undefined;

@@ -4,7 +4,7 @@
  * line early or start a second command.
  */
 import type { AttachmentPlan, HtbClassSpec, ShapingTree, U32FilterSpec } from './tree.ts';
-import { HTB_MAJOR, IFB_TXQUEUELEN, REDIRECT_PREF } from './tree.ts';
+import { HTB_MAJOR, IFB_MTU, IFB_TXQUEUELEN, REDIRECT_PREF } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
 
 const SAFE_WORD = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
@@ -48,11 +48,17 @@ export function treeLines(tree: ShapingTree): string[] {
   ];
 }
 
-/** ip -batch lines creating the attachment's ifb (only when ingress is shaped). */
-export function ifbSetupLines(plan: AttachmentPlan): string[] {
-  if (!plan.ingress) return [];
-  const ifb = safeWord(plan.ifb);
-  return [`link add name ${ifb} mtu ${plan.mtu} txqueuelen ${IFB_TXQUEUELEN} type ifb`, `link set dev ${ifb} up`];
+/**
+ * ip -batch lines creating the attachment's ifb, then listing every link (which tells the pod
+ * interface's MTU and root qdisc): one process prepares a fresh ADD. The ifb takes any frame the
+ * pod interface receives (GRO aggregates included), so its MTU is the largest there is.
+ */
+export function prepareLines(ifb: string | undefined): string[] {
+  const create = ifb === undefined ? [] : [
+    `link add name ${safeWord(ifb)} mtu ${IFB_MTU} txqueuelen ${IFB_TXQUEUELEN} type ifb`,
+    `link set dev ${safeWord(ifb)} up`,
+  ];
+  return [...create, 'link show'];
 }
 
 /** tc -batch lines installing both directions; the ifb's tree exists before traffic is sent to it. */
@@ -79,7 +85,8 @@ export interface Installed {
 export function teardownLines(ifname: string, installed: Installed): string[] {
   const dev = safeWord(ifname);
   return [
-    ...(installed.rootQdisc ? [`qdisc del dev ${dev} root`] : []),
+    // With the handle named, the kernel refuses to delete a root qdisc that is not tcqos's.
+    ...(installed.rootQdisc ? [`qdisc del dev ${dev} root handle ${QDISC_HANDLE}`] : []),
     ...(installed.ingressQdisc ? [`qdisc del dev ${dev} ingress`] : []),
   ];
 }

@@ -21,6 +21,7 @@ const FIRST_RULE_PREF = 10;
 /** The ingress redirect filter's preference doubles as tcqos's mark on the ingress qdisc. */
 export const REDIRECT_PREF = HTB_MAJOR;
 export const IFB_TXQUEUELEN = 1000;
+export const IFB_MTU = 65535;
 
 export interface HtbClassSpec {
   readonly name: string;
@@ -55,7 +56,6 @@ export interface AttachmentPlan {
   readonly ifname: string;
   /** The ifb this attachment owns (always named, so DEL and CHECK can find it). */
   readonly ifb: string;
-  readonly mtu: number;
   readonly egress: ShapingTree | undefined;
   readonly ingress: ShapingTree | undefined;
 }
@@ -70,7 +70,6 @@ export function planAttachment(policy: Policy, ifname: string, mtu: number): Att
   return {
     ifname,
     ifb,
-    mtu,
     egress: policy.egress && planTree(policy.egress, 'egress', ifname, mtu),
     ingress: policy.ingress && planTree(policy.ingress, 'ingress', ifb, mtu),
   };

@@ -18,9 +18,9 @@ function normalize(extra: object) {
   return normalizeConfig({ ...base, ...extra });
 }
 
-function refusal(extra: object): string {
+async function refusal(extra: object): Promise<string> {
   try {
-    normalize(extra);
+    await normalize(extra);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as Error).message;
@@ -29,8 +29,8 @@ function refusal(extra: object): string {
 }
 
 describe('the seed model', () => {
-  it('becomes a typed policy with rates in bits per second', () => {
-    const { policy } = normalize(seed);
+  it('becomes a typed policy with rates in bits per second', async () => {
+    const { policy } = await normalize(seed);
     expect(policy.ingress).toBeUndefined();
     expect(policy.egress).toMatchObject({ rate: 50e6, ceil: 50e6, defaultClass: 'rest' });
     expect(policy.egress?.classes).toEqual([
@@ -42,14 +42,14 @@ describe('the seed model', () => {
     expect(policy.egress?.rules[0]?.peers.map((p) => p.text)).toEqual(['198.18.0.3/32', '2001:2:0:0:0:0:0:3/128']);
   });
 
-  it('gives unmatched traffic an implicit class holding what the named classes leave', () => {
-    const { policy } = normalize({ ingress: { rate: '50mbit', classes: [{ name: 'db', rate: '40mbit', peers: ['198.18.0.3'] }] } });
+  it('gives unmatched traffic an implicit class holding what the named classes leave', async () => {
+    const { policy } = await normalize({ ingress: { rate: '50mbit', classes: [{ name: 'db', rate: '40mbit', peers: ['198.18.0.3'] }] } });
     expect(policy.ingress?.defaultClass).toBe('default');
     expect(policy.ingress?.classes.at(-1)).toMatchObject({ name: 'default', rate: 10e6, ceil: 10e6 });
   });
 
-  it('a direction with a rate only is one class', () => {
-    const { policy } = normalize({ egress: { rate: '10mbit' } });
+  it('a direction with a rate only is one class', async () => {
+    const { policy } = await normalize({ egress: { rate: '10mbit' } });
     expect(policy.egress?.classes).toHaveLength(1);
   });
 
@@ -76,59 +76,59 @@ describe('the seed model', () => {
     [{ egress: {} }, /egress\.rate: is required/],
     [{ egress: { rate: true } }, /egress\.rate: must be integer,string/],
     [{ egressRate: 1000000, egressBurst: 10000, egress: { rate: '1mbit' } }, /use either "egressRate" or "egress"/],
-  ])('%j is refused naming the field', (extra, message) => {
-    expect(refusal(extra)).toMatch(message);
+  ])('%j is refused naming the field', async (extra, message) => {
+    expect(await refusal(extra)).toMatch(message);
   });
 });
 
 describe("the reference plugin's keys", () => {
-  it('static keys are bits per second and bits', () => {
-    const { policy } = normalize({ ingressRate: 8_000_000, ingressBurst: 80_000 });
+  it('static keys are bits per second and bits', async () => {
+    const { policy } = await normalize({ ingressRate: 8_000_000, ingressBurst: 80_000 });
     expect(policy.ingress?.classes).toEqual([{ name: 'default', rate: 8e6, ceil: 8e6, burst: 10_000, priority: 0, unshaped: false }]);
     expect(policy.egress).toBeUndefined();
   });
 
-  it('rate without burst and burst without rate are refused, as in the reference', () => {
-    expect(refusal({ egressRate: 1e6 })).toMatch(/egressBurst: must be set when egressRate is/);
-    expect(refusal({ ingressBurst: 1e6 })).toMatch(/ingressRate: must be set when ingressBurst is/);
+  it('rate without burst and burst without rate are refused, as in the reference', async () => {
+    expect(await refusal({ egressRate: 1e6 })).toMatch(/egressBurst: must be set when egressRate is/);
+    expect(await refusal({ ingressBurst: 1e6 })).toMatch(/ingressRate: must be set when ingressBurst is/);
   });
 
-  it('bursts of 4 GB and more are refused', () => {
-    expect(refusal({ egressRate: 1e9, egressBurst: 2 ** 35 })).toMatch(/egressBurst: .*burst cannot be more than 4GB/);
+  it('bursts of 4 GB and more are refused', async () => {
+    expect(await refusal({ egressRate: 1e9, egressBurst: 2 ** 35 })).toMatch(/egressBurst: .*burst cannot be more than 4GB/);
   });
 
-  it('rate 0 leaves the direction unshaped', () => {
-    expect(normalize({ egressRate: 0, egressBurst: 0, ingressRate: 1e6, ingressBurst: 1e4 }).policy.egress).toBeUndefined();
+  it('rate 0 leaves the direction unshaped', async () => {
+    expect((await normalize({ egressRate: 0, egressBurst: 0, ingressRate: 1e6, ingressBurst: 1e4 })).policy.egress).toBeUndefined();
   });
 
-  it('Go-style case variants are read, with a warning', () => {
-    const { policy, warnings } = normalize({ IngressRate: 1e6, ingressburst: 1e5, runtimeConfig: { bandWidth: { EgressRate: 2e6, egressBurst: 1e5 } } });
+  it('Go-style case variants are read, with a warning', async () => {
+    const { policy, warnings } = await normalize({ IngressRate: 1e6, ingressburst: 1e5, runtimeConfig: { bandWidth: { EgressRate: 2e6, egressBurst: 1e5 } } });
     expect(policy.ingress?.rate).toBe(1e6);
     expect(policy.egress?.rate).toBe(2e6);
     expect(warnings.join('\n')).toMatch(/"IngressRate" read as "ingressRate"[\s\S]*"runtimeConfig\.bandWidth" read as "runtimeConfig\.bandwidth"/);
   });
 
-  it('negative and fractional values are refused by the schema', () => {
-    expect(refusal({ egressRate: -1, egressBurst: 1 })).toMatch(/^egressRate: must be >= 0/);
-    expect(refusal({ egressRate: 1.5, egressBurst: 1 })).toMatch(/^egressRate: must be integer/);
+  it('negative and fractional values are refused by the schema', async () => {
+    expect(await refusal({ egressRate: -1, egressBurst: 1 })).toMatch(/^egressRate: must be >= 0/);
+    expect(await refusal({ egressRate: 1.5, egressBurst: 1 })).toMatch(/^egressRate: must be integer/);
   });
 });
 
 describe('runtime values (pod annotations) tighten but never loosen', () => {
-  it('runtime alone shapes, with its burst clamped to 50 ms at the rate', () => {
-    const { policy, warnings } = normalize({ runtimeConfig: { bandwidth: { egressRate: 10e6, egressBurst: 2 ** 32 - 1 } } });
+  it('runtime alone shapes, with its burst clamped to 50 ms at the rate', async () => {
+    const { policy, warnings } = await normalize({ runtimeConfig: { bandwidth: { egressRate: 10e6, egressBurst: 2 ** 32 - 1 } } });
     expect(policy.egress?.rate).toBe(10e6);
     expect(policy.egress?.burst).toBe(65_536);
     expect(warnings[0]).toMatch(/clamped to 65536 bytes/);
   });
 
-  it('maxBurst sets the clamp', () => {
-    const { policy } = normalize({ maxBurst: '1MiB', runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 2 ** 32 - 1 } } });
+  it('maxBurst sets the clamp', async () => {
+    const { policy } = await normalize({ maxBurst: '1MiB', runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 2 ** 32 - 1 } } });
     expect(policy.egress?.burst).toBe(1_048_576);
   });
 
-  it('a lower runtime rate scales the class tree down', () => {
-    const { policy } = normalize({ ...seed, runtimeConfig: { bandwidth: { egressRate: 25e6, egressBurst: 1e5 } } });
+  it('a lower runtime rate scales the class tree down', async () => {
+    const { policy } = await normalize({ ...seed, runtimeConfig: { bandwidth: { egressRate: 25e6, egressBurst: 1e5 } } });
     expect(policy.egress).toMatchObject({ rate: 25e6, ceil: 25e6 });
     expect(policy.egress?.classes.map((c) => [c.name, c.rate, c.ceil])).toEqual([
       ['rest', 5e6, 10e6],
@@ -136,35 +136,35 @@ describe('runtime values (pod annotations) tighten but never loosen', () => {
     ]);
   });
 
-  it('a higher runtime rate leaves the administrator limit in place', () => {
-    const { policy, warnings } = normalize({ egressRate: 10e6, egressBurst: 1e5, runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 1e5 } } });
+  it('a higher runtime rate leaves the administrator limit in place', async () => {
+    const { policy, warnings } = await normalize({ egressRate: 10e6, egressBurst: 1e5, runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 1e5 } } });
     expect(policy.egress?.rate).toBe(10e6);
     expect(warnings[0]).toMatch(/the configured limit stays/);
   });
 });
 
 describe('unshapedSubnets and shapedSubnets', () => {
-  it('unshapedSubnets become a class beside the total, matched first', () => {
-    const { policy } = normalize({ egressRate: 10e6, egressBurst: 1e5, unshapedSubnets: ['198.18.0.0/24', '2001:2::/48'] });
+  it('unshapedSubnets become a class beside the total, matched first', async () => {
+    const { policy } = await normalize({ egressRate: 10e6, egressBurst: 1e5, unshapedSubnets: ['198.18.0.0/24', '2001:2::/48'] });
     expect(policy.egress?.classes.map((c) => [c.name, c.unshaped])).toEqual([['default', false], ['unshaped', true]]);
     expect(policy.egress?.rules[0]).toMatchObject({ className: 'unshaped' });
     expect(policy.egress?.defaultClass).toBe('default');
   });
 
-  it('shapedSubnets make unmatched traffic unshaped', () => {
-    const { policy } = normalize({ ingressRate: 10e6, ingressBurst: 1e5, shapedSubnets: ['198.18.0.0/24'] });
+  it('shapedSubnets make unmatched traffic unshaped', async () => {
+    const { policy } = await normalize({ ingressRate: 10e6, ingressBurst: 1e5, shapedSubnets: ['198.18.0.0/24'] });
     expect(policy.ingress?.defaultClass).toBe('unshaped');
     expect(policy.ingress?.rules.at(-1)).toMatchObject({ className: 'default' });
   });
 
-  it('both at once are refused', () => {
-    expect(refusal({ egressRate: 1e6, egressBurst: 1e4, unshapedSubnets: ['198.18.0.0/24'], shapedSubnets: ['198.18.1.0/24'] })).toMatch(
+  it('both at once are refused', async () => {
+    expect(await refusal({ egressRate: 1e6, egressBurst: 1e4, unshapedSubnets: ['198.18.0.0/24'], shapedSubnets: ['198.18.1.0/24'] })).toMatch(
       /cannot both be set/,
     );
   });
 
-  it('runtime subnets are used when the administrator sets none', () => {
-    const { policy } = normalize({ runtimeConfig: { bandwidth: { egressRate: 1e6, egressBurst: 1e4, unshapedSubnets: ['198.18.0.0/24'] } } });
+  it('runtime subnets are used when the administrator sets none', async () => {
+    const { policy } = await normalize({ runtimeConfig: { bandwidth: { egressRate: 1e6, egressBurst: 1e4, unshapedSubnets: ['198.18.0.0/24'] } } });
     expect(policy.egress?.rules[0]?.peers[0]?.text).toBe('198.18.0.0/24');
   });
 });

@@ -7,7 +7,9 @@ import { findDrift, type ObservedAttachment } from '../../src/plan/drift.ts';
 import { quantumBytes } from '../../src/plan/sizing.ts';
 import { ifbName, planAttachment } from '../../src/plan/tree.ts';
 import { addressKeys } from '../../src/plan/u32.ts';
-import { parseCidr } from '../../src/config/cidr.ts';
+import { loadCidrSupport, parseCidr } from '../../src/config/cidr.ts';
+
+await loadCidrSupport();
 
 const seedConfig = {
   cniVersion: '1.0.0',
@@ -23,7 +25,7 @@ const seedConfig = {
   ingress: { rate: '50mbit', default: 'rest', classes: [{ name: 'rest', rate: '10mbit' }, { name: 'db', rate: '40mbit', peers: ['198.18.0.3/32'] }] },
 };
 
-const plan = planAttachment(normalizeConfig(seedConfig).policy, 'eth0', 1500);
+const plan = planAttachment((await normalizeConfig(seedConfig)).policy, 'eth0', 1500);
 
 describe('planning the seed policy', () => {
   it('egress is a root class with the total and one class per configured class', () => {
@@ -82,7 +84,7 @@ describe('planning the seed policy', () => {
   });
 
   it('teardown removes only what is tcqos', () => {
-    expect(teardownLines('eth0', { rootQdisc: true, ingressQdisc: false })).toEqual(['qdisc del dev eth0 root']);
+    expect(teardownLines('eth0', { rootQdisc: true, ingressQdisc: false })).toEqual(['qdisc del dev eth0 root handle 7c05:']);
   });
 });
 
@@ -142,7 +144,7 @@ describe('reading tc output', () => {
 });
 
 describe('drift', () => {
-  const link = (name: string) => ({ name, mtu: 1500, txqlen: 1000, up: true, kind: undefined });
+  const link = (name: string) => ({ name, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' });
   const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, defaultClass });
   const asObserved = (tree: NonNullable<typeof plan.egress>) => ({
     qdisc: ours(tree.dev, tree.defaultMinor.toString(16)),
