@@ -53,10 +53,12 @@ export async function runCni(io: ProcessIo, commands: PluginCommands): Promise<n
     if (typeof asked !== 'string' || asked === '') {
       throw new CniError(ErrorCode.incompatibleVersion, 'cniVersion is not set in the network configuration');
     }
-    if (!isSupportedVersion(asked)) {
+    // DEL goes through whatever the version: refusing it would stop the runtime's chain before
+    // the plugins before tcqos release their addresses and interfaces.
+    if (!isSupportedVersion(asked) && env.command !== 'DEL') {
       throw new CniError(ErrorCode.incompatibleVersion, `cniVersion ${asked} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
     }
-    cniVersion = asked;
+    if (isSupportedVersion(asked)) cniVersion = asked;
     const introduced = INTRODUCED_IN[env.command];
     if (introduced && !versionAtLeast(cniVersion, introduced)) {
       throw new CniError(ErrorCode.incompatibleVersion, `cniVersion ${cniVersion} does not allow ${env.command} (it needs ${introduced} or later)`);

@@ -283,12 +283,15 @@ function tighten(
   const rate = Math.min(tree.rate, ceil);
   const guaranteed = tree.classes.reduce((sum, c) => sum + c.rate, 0);
   const scale = guaranteed > rate ? rate / guaranteed : 1;
+  const burst = Math.min(tree.burst ?? runtime.burst, runtime.burst);
   const classes = tree.classes.map((c) => ({
     ...c,
     rate: Math.max(LIMITS.minRateBitsPerSecond, Math.floor(c.rate * scale)),
     ceil: Math.min(c.ceil, ceil),
+    // A one-class tree's class is the whole direction: its bucket follows the direction's.
+    ...(tree.classes.length === 1 ? { burst: Math.min(c.burst ?? burst, burst) } : {}),
   }));
-  return { ...tree, rate, ceil, classes, burst: runtime.burst };
+  return { ...tree, rate, ceil, classes, burst };
 }
 
 interface SubnetRules {

@@ -108,6 +108,11 @@ describe('CNI protocol errors', () => {
     expect(result.json).toMatchObject({ code: 1 });
   });
 
+  it('DEL at a cniVersion tcqos does not speak still succeeds, so the rest of the chain can clean up', async () => {
+    const result = await callMain({ CNI_COMMAND: 'DEL', ...ATTACHMENT_ENV }, JSON.stringify({ cniVersion: '0.2.0', type: 'tcqos' }));
+    expect(result).toMatchObject({ exitCode: 0, stdout: '' });
+  });
+
   it('VERSION with empty stdin answers with the latest version', async () => {
     const result = await callMain({ CNI_COMMAND: 'VERSION' }, '');
     expect(result.json?.['cniVersion']).toBe('1.1.0');

@@ -136,6 +136,17 @@ describe('runtime values (pod annotations) tighten but never loosen', () => {
     ]);
   });
 
+  it('a runtime burst can shrink the bucket but never grow it', async () => {
+    const tree = await normalize({
+      egress: { rate: '50mbit', burst: '10KiB', classes: [{ name: 'db', rate: '10mbit', peers: ['198.18.0.3/32'] }] },
+      runtimeConfig: { bandwidth: { egressRate: 30e6, egressBurst: 2 ** 32 - 1 } },
+    });
+    expect(tree.policy.egress?.burst).toBe(10_240);
+    const flat = await normalize({ ingressRate: 40e6, ingressBurst: 8e6, runtimeConfig: { bandwidth: { ingressRate: 20e6, ingressBurst: 1e5 } } });
+    expect(flat.policy.ingress?.burst).toBe(12_500);
+    expect(flat.policy.ingress?.classes[0]?.burst).toBe(12_500);
+  });
+
   it('a higher runtime rate leaves the administrator limit in place', async () => {
     const { policy, warnings } = await normalize({ egressRate: 10e6, egressBurst: 1e5, runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 1e5 } } });
     expect(policy.egress?.rate).toBe(10e6);

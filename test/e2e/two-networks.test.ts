@@ -1,0 +1,123 @@
+/**
+ * Issue #5, a pod with two networks, the way Kubernetes with Multus builds one: eth0 from the
+ * cluster network's conflist (ptp + host-local → tcqos, limits set by the administrator) and net1
+ * from a secondary network's conflist (macvlan + host-local → tcqos, limits from the runtime's
+ * `bandwidth` args, which Multus passes per network from the k8s.v1.cni.cncf.io/networks selection).
+ * Same container, two attachments, two policies, each with its own ifb; deleting one leaves the other.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { goodputMbit } from '../helpers/iperf.ts';
+import { Testbed } from '../helpers/testbed.ts';
+import {
+  bandwidthArgs,
+  conflist,
+  Driver,
+  expectNear,
+  expectShapedTo,
+  htbClasses,
+  ingressRedirect,
+  links,
+  macvlanPeer,
+  netnsPath,
+  rootQdisc,
+  tcqos,
+} from './chain.ts';
+
+const bed = new Testbed('tqe3', 74);
+let runner: string;
+let driver: Driver;
+let peer: string;
+let pod: string;
+let eth0List: string;
+let net1List: string;
+const ID = 'tqe3-ctr-pod';
+const ETH0_GATEWAY = '198.18.74.1';
+const NET1_PEER = '198.18.75.250';
+/** What the user asked for on net1 (Multus selection "bandwidth"): 10 Mbit/s, a 10 MB burst. */
+const NET1_RUNTIME = bandwidthArgs(10_000_000, 10_000_000, 80_000_000);
+
+beforeAll(async () => {
+  await bed.removeLeftovers();
+  runner = await bed.macvlanHub();
+  driver = new Driver(runner);
+  peer = await macvlanPeer(bed, runner, 'parent0', 'peer', `${NET1_PEER}/24`);
+  pod = await bed.netns('pod');
+  eth0List = driver.write(
+    'cluster',
+    conflist('1.0.0', 'tqe3-cluster', [
+      driver.ptp(74),
+      tcqos({ egressRate: 20_000_000, egressBurst: 800_000, ingressRate: 20_000_000, ingressBurst: 800_000 }),
+    ]),
+  );
+  // No static limits: net1 is shaped only when the runtime passes bandwidth args for it.
+  net1List = driver.write('secondary', conflist('1.0.0', 'tqe3-secondary', [driver.macvlan('parent0', 75), tcqos({}, true)]));
+  await driver.must('add', eth0List, netnsPath(pod), 'eth0', ID);
+  await driver.must('add', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
+});
+
+afterAll(async () => {
+  if (pod) {
+    await driver.call('del', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
+    await driver.call('del', eth0List, netnsPath(pod), 'eth0', ID);
+  }
+  await bed.destroy();
+  driver?.cleanup();
+});
+
+describe('a pod with eth0 (ptp, static limits) and net1 (macvlan, runtime limits)', () => {
+  it('each attachment has its own HTB and its own ifb, with its own policy', async () => {
+    const eth0Ifb = await ingressRedirect(pod, 'eth0');
+    const net1Ifb = await ingressRedirect(pod, 'net1');
+    expect(eth0Ifb).toMatch(/^tcq[0-9a-f]{12}$/);
+    expect(net1Ifb).toMatch(/^tcq[0-9a-f]{12}$/);
+    expect(net1Ifb).not.toBe(eth0Ifb);
+    expect(await links(pod)).toEqual(['eth0:veth', `${eth0Ifb}:ifb`, 'lo:', 'net1:macvlan', `${net1Ifb}:ifb`].sort());
+    for (const [dev, rate] of [['eth0', 20e6], [eth0Ifb!, 20e6], ['net1', 10e6], [net1Ifb!, 10e6]] as const) {
+      expect(await rootQdisc(pod, dev)).toBe('htb:7c05:');
+      const [only, ...more] = await htbClasses(pod, dev);
+      expect(more).toEqual([]);
+      expect(only!.rate, dev).toBe(rate);
+    }
+    // net1's 10 MB runtime burst is clamped to 64 KiB (50 ms at 10 Mbit/s is less than that).
+    expect((await htbClasses(pod, 'net1'))[0]!.burst).toBe(64 * 1024);
+    expect((await htbClasses(pod, net1Ifb!))[0]!.burst).toBe(64 * 1024);
+    expectNear((await htbClasses(pod, 'eth0'))[0]!.burst, 100_000, 0.01, 'eth0 burst (800 000 bits)');
+  });
+
+  it('CHECK passes for both networks', async () => {
+    await driver.must('check', eth0List, netnsPath(pod), 'eth0', ID);
+    await driver.must('check', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
+  });
+
+  it('egress: 20 Mbit/s on eth0 and 10 Mbit/s on net1, both at once', async () => {
+    const [eth0, net1] = await Promise.all([
+      goodputMbit({ podNetns: pod, peerNetns: runner, peerAddress: ETH0_GATEWAY, port: 5741, direction: 'egress' }),
+      goodputMbit({ podNetns: pod, peerNetns: peer, peerAddress: NET1_PEER, port: 5742, direction: 'egress' }),
+    ]);
+    expectShapedTo('two networks, eth0 (ptp) egress', eth0, 20);
+    expectShapedTo('two networks, net1 (macvlan) egress', net1, 10);
+  });
+
+  it('ingress: 20 Mbit/s on eth0 and 10 Mbit/s on net1, both at once', async () => {
+    const [eth0, net1] = await Promise.all([
+      goodputMbit({ podNetns: pod, peerNetns: runner, peerAddress: ETH0_GATEWAY, port: 5743, direction: 'ingress' }),
+      goodputMbit({ podNetns: pod, peerNetns: peer, peerAddress: NET1_PEER, port: 5744, direction: 'ingress' }),
+    ]);
+    expectShapedTo('two networks, eth0 (ptp) ingress', eth0, 20);
+    expectShapedTo('two networks, net1 (macvlan) ingress', net1, 10);
+  });
+
+  it('DEL of net1 leaves eth0 shaped; DEL of eth0 leaves an empty pod', async () => {
+    const eth0Ifb = await ingressRedirect(pod, 'eth0');
+    await driver.must('del', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
+    expect(await links(pod)).toEqual(['eth0:veth', `${eth0Ifb}:ifb`, 'lo:'].sort());
+    expect(driver.allocated('tqe3-secondary')).toEqual([]);
+    await driver.must('check', eth0List, netnsPath(pod), 'eth0', ID);
+    expect((await htbClasses(pod, 'eth0'))[0]!.rate).toBe(20e6);
+
+    await driver.must('del', eth0List, netnsPath(pod), 'eth0', ID);
+    expect(await links(pod)).toEqual(['lo:']);
+    expect(driver.allocated('tqe3-cluster')).toEqual([]);
+    expect(driver.cachedResults()).toEqual([]);
+  });
+});
