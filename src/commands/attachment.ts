@@ -29,6 +29,8 @@ export interface AttachmentState {
   readonly root: QdiscInfo | undefined;
   readonly ingress: QdiscInfo | undefined;
   readonly ifbRoot: QdiscInfo | undefined;
+  /** Every qdisc in the netns (leaf queues included). */
+  readonly qdiscs: readonly QdiscInfo[];
   readonly ingressFilters: readonly FilterInfo[];
   /**
    * The ingress qdisc carries tcqos's redirect filter (marked by its preference), or no filter at
@@ -50,6 +52,7 @@ export async function readAttachmentState(netns: string, ifname: string): Promis
     root: qdiscs.find((q) => q.dev === ifname && q.root),
     ingress,
     ifbRoot: qdiscs.find((q) => q.dev === ifb && q.root),
+    qdiscs,
     ingressFilters,
     ingressIsOurs:
       ingress !== undefined &&

@@ -18,10 +18,12 @@ export async function check(context: CommandContext): Promise<void> {
   const iface = links.find((link) => link.name === env.ifname);
   if (!iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
   const plan = planAttachment(policy, env.ifname, iface.mtu);
-  const tree = async (dev: string, present: boolean, root: ObservedTree['qdisc']): Promise<ObservedTree> =>
-    present && root
-      ? { qdisc: root, classes: await readClasses(env.netns, dev), filters: await readFilters(env.netns, dev, 'root') }
-      : { qdisc: root, classes: [], filters: [] };
+  const tree = async (dev: string, present: boolean, root: ObservedTree['qdisc']): Promise<ObservedTree> => {
+    const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
+    return present && root
+      ? { qdisc: root, leaves, classes: await readClasses(env.netns, dev), filters: await readFilters(env.netns, dev, 'root') }
+      : { qdisc: root, leaves, classes: [], filters: [] };
+  };
   const [egress, ingress] = await Promise.all([tree(env.ifname, true, state.root), tree(plan.ifb, state.ifbExists, state.ifbRoot)]);
   const ifb = links.find((link) => link.name === plan.ifb && link.kind === 'ifb');
   const drift = findDrift(plan, { iface, ifb, egress, ingressQdisc: state.ingress, redirects: state.ingressFilters, ingress });

@@ -25,7 +25,11 @@ export interface QdiscInfo {
   readonly handle: string;
   readonly root: boolean;
   readonly ingress: boolean;
+  /** The class a leaf qdisc hangs under ("7c05:10"); undefined for root and ingress qdiscs. */
+  readonly parent: string | undefined;
   readonly defaultClass: string | undefined;
+  /** A tbf's queue limit in bytes. */
+  readonly limit: number | undefined;
 }
 
 export interface ClassInfo {
@@ -109,7 +113,9 @@ function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
       handle: String(qdisc['handle']),
       root: qdisc['root'] === true,
       ingress: qdisc['parent'] === 'ffff:fff1',
+      parent: qdisc['root'] === true || qdisc['parent'] === 'ffff:fff1' ? undefined : (qdisc['parent'] as string | undefined),
       defaultClass: typeof defaultMinor === 'string' ? defaultMinor.replace(/^0x/, '') : undefined,
+      limit: typeof options['limit'] === 'number' ? options['limit'] : undefined,
     };
   });
 }
@@ -152,10 +158,11 @@ function filtersFromJson(value: JsonValue): FilterInfo[] {
 export async function readClasses(netns: string, dev: string): Promise<ClassInfo[]> {
   const run = await mustRunInNetns(netns, 'tc', ['-j', '-d', 'class', 'show', 'dev', dev]);
   const text = run.stdout.trim();
-  if (text.startsWith('[')) return objects(parseTcJson(text)).map(classFromJson);
+  // Leaf qdiscs such as tbf list pseudo-classes of their own: only HTB's classes are tcqos's.
+  if (text.startsWith('[')) return objects(parseTcJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
   return text
     .split('\n')
-    .filter((line) => line.startsWith('class '))
+    .filter((line) => line.startsWith('class htb '))
     .map(classFromText);
 }
 

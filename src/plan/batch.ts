@@ -3,7 +3,7 @@
  * a number formatted here or a device name that passed `safeWord` again, so no value can end a
  * line early or start a second command.
  */
-import type { AttachmentPlan, HtbClassSpec, ShapingTree, U32FilterSpec } from './tree.ts';
+import type { AttachmentPlan, HtbClassSpec, LeafQueueSpec, ShapingTree, U32FilterSpec } from './tree.ts';
 import { HTB_MAJOR, IFB_MTU, IFB_TXQUEUELEN, REDIRECT_PREF } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
 
@@ -22,6 +22,7 @@ export function classId(minor: number): string {
 }
 
 const QDISC_HANDLE = `${HTB_MAJOR.toString(16)}:`;
+const LEAF_HANDLE_BASE = 0x7c00;
 
 function classLine(dev: string, spec: HtbClassSpec): string {
   const parent = spec.parentMinor === undefined ? QDISC_HANDLE : classId(spec.parentMinor);
@@ -39,11 +40,24 @@ function filterLine(dev: string, filter: U32FilterSpec): string {
   );
 }
 
+/** A leaf's qdisc handle: 7c00 + its class's minor ("7c05:10" -> "7c10:"), clear of handles people pick. */
+export function leafHandle(classMinor: number): string {
+  return `${(LEAF_HANDLE_BASE + classMinor).toString(16)}:`;
+}
+
+function leafLine(dev: string, leaf: LeafQueueSpec): string {
+  return (
+    `qdisc add dev ${dev} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
+    ` rate ${leaf.rateBytes * 8}bit burst ${leaf.burstBytes} limit ${leaf.limitBytes}`
+  );
+}
+
 export function treeLines(tree: ShapingTree): string[] {
   const dev = safeWord(tree.dev);
   return [
     `qdisc add dev ${dev} root handle ${QDISC_HANDLE} htb default ${tree.defaultMinor.toString(16)}`,
     ...tree.classes.map((spec) => classLine(dev, spec)),
+    ...tree.leaves.map((leaf) => leafLine(dev, leaf)),
     ...tree.filters.map((filter) => filterLine(dev, filter)),
   ];
 }

@@ -1,7 +1,7 @@
 /** Desired vs observed tc state: the list of differences CHECK reports (empty when they agree). */
 import { formatRate } from '../config/units.ts';
 import type { ClassInfo, FilterInfo, LinkInfo, QdiscInfo, U32Key } from '../netns/observe.ts';
-import { classId } from './batch.ts';
+import { classId, leafHandle } from './batch.ts';
 import type { AttachmentPlan, ShapingTree } from './tree.ts';
 import { HTB_MAJOR } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
@@ -9,6 +9,8 @@ import { formatKey, MATCH_ALL } from './u32.ts';
 export interface ObservedTree {
   /** The root qdisc of the device (undefined when the device is missing). */
   readonly qdisc: QdiscInfo | undefined;
+  /** The qdiscs under its classes. */
+  readonly leaves: readonly QdiscInfo[];
   readonly classes: readonly ClassInfo[];
   readonly filters: readonly FilterInfo[];
 }
@@ -69,6 +71,14 @@ function compareTree(label: string, planned: ShapingTree | undefined, observed: 
     if ((seen.parent ?? undefined) !== parent) drift.push(`${name} hangs under ${seen.parent ?? 'the qdisc'}, expected ${parent ?? 'the qdisc'}`);
   }
   for (const extra of byId.keys()) drift.push(`${label}: unexpected class ${extra} on ${dev}`);
+
+  for (const leaf of planned.leaves) {
+    const seen = observed.leaves.find((q) => q.parent === classId(leaf.classMinor));
+    const where = `${label}: queue under ${classId(leaf.classMinor)}`;
+    if (!seen) drift.push(`${where} is missing`);
+    else if (seen.kind !== 'tbf' || seen.handle !== leafHandle(leaf.classMinor)) drift.push(`${where} is ${seen.kind} ${seen.handle}, expected tbf ${leafHandle(leaf.classMinor)}`);
+    else if (seen.limit !== undefined && seen.limit !== leaf.limitBytes) drift.push(`${where} holds ${seen.limit} bytes, expected ${leaf.limitBytes}`);
+  }
 
   const seenFilters = new Map<string, number>();
   for (const filter of observed.filters) {

@@ -8,10 +8,17 @@
  *   frame per round) and above by HTB's 200000-byte limit; proportional to rate in between, so
  *   borrowed bandwidth is shared in proportion to the classes' rates (what r2q aims for), without
  *   HTB's "quantum is big" warnings.
+ * - leaf queue: a tbf at the class's ceil holding at most 10 ms of traffic (at least 3 frames).
+ *   HTB's default leaf counts packets, and one GSO packet can be 64 KB, so a full queue meant
+ *   30-50 ms of delay at 10 Mbit/s; tbf counts bytes and splits GSO packets larger than its
+ *   bucket into frames, so a byte limit does not starve TCP (measured: 95.3-95.6% goodput,
+ *   ping under load ~5 ms at 10 and 100 Mbit/s).
  */
 export const ETHERNET_HEADER_BYTES = 14;
 const BUCKET_SECONDS = 0.001;
 const MAX_QUANTUM_BYTES = 200_000;
+const LEAF_QUEUE_SECONDS = 0.01;
+const LEAF_QUEUE_MIN_FRAMES = 3;
 
 export function frameBytes(mtu: number): number {
   return mtu + ETHERNET_HEADER_BYTES;
@@ -23,6 +30,10 @@ export function defaultBurstBytes(rateBytesPerSecond: number, mtu: number): numb
 
 export function quantumBytes(rateBytesPerSecond: number, mtu: number): number {
   return Math.min(MAX_QUANTUM_BYTES, Math.max(frameBytes(mtu), Math.ceil(rateBytesPerSecond * BUCKET_SECONDS)));
+}
+
+export function leafQueueBytes(ceilBytesPerSecond: number, mtu: number): number {
+  return Math.max(LEAF_QUEUE_MIN_FRAMES * frameBytes(mtu), Math.ceil(ceilBytesPerSecond * LEAF_QUEUE_SECONDS));
 }
 
 /** tc stores rates in bytes per second. */

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Direction, DirectionPolicy, Policy } from '../config/policy.ts';
 import type { U32Key } from '../netns/observe.ts';
-import { defaultBurstBytes, quantumBytes, toBytesPerSecond } from './sizing.ts';
+import { defaultBurstBytes, leafQueueBytes, quantumBytes, toBytesPerSecond } from './sizing.ts';
 import { addressKeys, portKey, protocolKey, type PeerSide } from './u32.ts';
 
 /** Major handle of every tcqos HTB qdisc ("tc qos"): how tcqos recognises its own trees. */
@@ -36,6 +36,14 @@ export interface HtbClassSpec {
   readonly prio: number;
 }
 
+/** The queue under a leaf class: a tbf at the class's ceil, limited in bytes. */
+export interface LeafQueueSpec {
+  readonly classMinor: number;
+  readonly rateBytes: number;
+  readonly burstBytes: number;
+  readonly limitBytes: number;
+}
+
 export interface U32FilterSpec {
   readonly pref: number;
   readonly protocol: 'ip' | 'ipv6';
@@ -49,6 +57,7 @@ export interface ShapingTree {
   readonly dev: string;
   readonly defaultMinor: number;
   readonly classes: readonly HtbClassSpec[];
+  readonly leaves: readonly LeafQueueSpec[];
   readonly filters: readonly U32FilterSpec[];
 }
 
@@ -107,7 +116,19 @@ function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mt
       }
     }
   });
-  return { direction, dev, defaultMinor: minors.get(policy.defaultClass)!, classes, filters };
+  const parents = new Set(classes.map((c) => c.parentMinor));
+  const leaves = classes
+    .filter((c) => !parents.has(c.minor) && !policy.classes.find((p) => p.name === c.name)?.unshaped)
+    // The leaf's own bucket stays small (1 ms + a frame, always below its limit) whatever the
+    // class's burst: tbf splits only GSO packets larger than its bucket, and an unsplit packet
+    // larger than the queue limit would be dropped.
+    .map((c) => ({
+      classMinor: c.minor,
+      rateBytes: c.ceilBytes,
+      burstBytes: defaultBurstBytes(c.ceilBytes, mtu),
+      limitBytes: leafQueueBytes(c.ceilBytes, mtu),
+    }));
+  return { direction, dev, defaultMinor: minors.get(policy.defaultClass)!, classes, leaves, filters };
 }
 
 function htbClass(

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { normalizeConfig } from '../../src/config/normalize.ts';
 import { parseTcJson } from '../../src/netns/json.ts';
 import { classFromText } from '../../src/netns/observe.ts';
-import { classId, safeWord, setupLines, teardownLines } from '../../src/plan/batch.ts';
+import { classId, leafHandle, safeWord, setupLines, teardownLines } from '../../src/plan/batch.ts';
 import { findDrift, type ObservedAttachment } from '../../src/plan/drift.ts';
 import { quantumBytes } from '../../src/plan/sizing.ts';
 import { ifbName, planAttachment } from '../../src/plan/tree.ts';
@@ -83,6 +83,14 @@ describe('planning the seed policy', () => {
     expect(lines.every((line) => !line.includes('\n'))).toBe(true);
   });
 
+  it('every shaped leaf class gets a tbf queue at its ceil holding 10 ms (at least 3 frames)', () => {
+    expect(plan.egress?.leaves).toEqual([
+      { classMinor: 0x10, rateBytes: 1_250_000, burstBytes: 2764, limitBytes: 12_500 },
+      { classMinor: 0x11, rateBytes: 6_250_000, burstBytes: 7764, limitBytes: 62_500 },
+    ]);
+    expect(setupLines(plan)).toContain('qdisc add dev eth0 parent 7c05:10 handle 7c10: tbf rate 10000000bit burst 2764 limit 12500');
+  });
+
   it('teardown removes only what is tcqos', () => {
     expect(teardownLines('eth0', { rootQdisc: true, ingressQdisc: false })).toEqual(['qdisc del dev eth0 root handle 7c05:']);
   });
@@ -145,9 +153,13 @@ describe('reading tc output', () => {
 
 describe('drift', () => {
   const link = (name: string) => ({ name, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' });
-  const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, defaultClass });
+  const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass, limit: undefined });
   const asObserved = (tree: NonNullable<typeof plan.egress>) => ({
     qdisc: ours(tree.dev, tree.defaultMinor.toString(16)),
+    leaves: tree.leaves.map((leaf) => ({
+      dev: tree.dev, kind: 'tbf', handle: leafHandle(leaf.classMinor), root: false, ingress: false,
+      parent: classId(leaf.classMinor), defaultClass: undefined, limit: leaf.limitBytes,
+    })),
     classes: tree.classes.map((c) => ({
       id: classId(c.minor),
       parent: c.parentMinor === undefined ? undefined : classId(c.parentMinor),
@@ -164,7 +176,7 @@ describe('drift', () => {
     iface: link('eth0'),
     ifb: { ...link(plan.ifb), kind: 'ifb' },
     egress: asObserved(plan.egress!),
-    ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, defaultClass: undefined },
+    ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, parent: undefined, defaultClass: undefined, limit: undefined },
     redirects: [{ pref: 0x7c05, protocol: 'all', kind: 'u32', flowid: undefined, keys: [{ value: 0, mask: 0, offset: 0 }], redirectTo: plan.ifb }],
     ingress: asObserved(plan.ingress!),
   };
@@ -187,6 +199,11 @@ describe('drift', () => {
     expect(drift).toHaveLength(3);
     expect(drift[0]).toMatch(/egress: filter missing on eth0: protocol ip pref 10/);
     expect(drift[2]).toMatch(/ingress: no filter on eth0 redirects to/);
+  });
+
+  it('names a missing leaf queue', () => {
+    const egress = { ...matching.egress, leaves: matching.egress.leaves.slice(1) };
+    expect(findDrift(plan, { ...matching, egress })).toEqual(['egress: queue under 7c05:10 is missing']);
   });
 
   it('names a foreign root qdisc', () => {
