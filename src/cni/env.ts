@@ -31,7 +31,7 @@ function parseArgs(text: string): Record<string, string> {
   for (const pair of text.split(';')) {
     if (pair === '') continue;
     const at = pair.indexOf('=');
-    if (at <= 0) throw invalid('CNI_ARGS', `has "${pair}", which is not KEY=VALUE`);
+    if (at <= 0) throw invalid('CNI_ARGS', `has ${JSON.stringify(pair)}, which is not KEY=VALUE`);
     args[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return args;
@@ -41,7 +41,7 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
   const command = env['CNI_COMMAND'];
   if (!command) throw invalid('CNI_COMMAND', 'is not set');
   if (!(CNI_COMMANDS as readonly string[]).includes(command)) {
-    throw invalid('CNI_COMMAND', `"${command}" is not one of ${CNI_COMMANDS.join(', ')}`);
+    throw invalid('CNI_COMMAND', `${JSON.stringify(command)} is not one of ${CNI_COMMANDS.join(', ')}`);
   }
   const cniCommand = command as CniCommand;
   const needsAttachment = cniCommand === 'ADD' || cniCommand === 'DEL' || cniCommand === 'CHECK';

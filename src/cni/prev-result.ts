@@ -15,8 +15,8 @@ export function requireSandboxInterface(prevResult: unknown, ifname: string): vo
   if (!Array.isArray(interfaces) || interfaces.length === 0) {
     throw new CniError(ErrorCode.invalidConfig, 'prevResult lists no interfaces: chain tcqos after the plugin that creates the pod interface');
   }
-  const found = (interfaces as ResultInterface[]).some(
-    (candidate) => candidate.name === ifname && typeof candidate.sandbox === 'string' && candidate.sandbox !== '',
+  const found = (interfaces as Array<ResultInterface | null>).some(
+    (candidate) => typeof candidate === 'object' && candidate !== null && candidate.name === ifname && typeof candidate.sandbox === 'string' && candidate.sandbox !== '',
   );
   if (!found) {
     throw new CniError(ErrorCode.invalidConfig, `prevResult has no interface "${ifname}" inside the pod sandbox`);

@@ -56,7 +56,7 @@ export async function runCni(io: ProcessIo, commands: PluginCommands): Promise<n
     // DEL goes through whatever the version: refusing it would stop the runtime's chain before
     // the plugins before tcqos release their addresses and interfaces.
     if (!isSupportedVersion(asked) && env.command !== 'DEL') {
-      throw new CniError(ErrorCode.incompatibleVersion, `cniVersion ${asked} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+      throw new CniError(ErrorCode.incompatibleVersion, `cniVersion ${JSON.stringify(asked)} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
     }
     if (isSupportedVersion(asked)) cniVersion = asked;
     const introduced = INTRODUCED_IN[env.command];

@@ -66,10 +66,12 @@ export async function add(context: CommandContext): Promise<string> {
 async function applyFresh(netns: string, ifname: string, policy: Policy, log: Logger, firstTry: boolean): Promise<AttachmentPlan | 'occupied'> {
   const ifb = policy.ingress ? ifbName(ifname) : undefined;
   const prepared = await runInNetns(netns, 'ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
-  const links = linksFromJson(parseTcJsonSequence(prepared.stdout).at(-1) ?? []);
+  const listing = parseTcJsonSequence(prepared.stdout).at(-1);
+  if (listing === undefined) throw describeToolError(new ToolError(prepared), 'listing the links of the pod netns');
+  const links = linksFromJson(listing);
   maybeKill(process.env, 'after-read');
   const iface = links.find((link) => link.name === ifname);
-  const ifbLink = ifb === undefined ? undefined : links.find((link) => link.name === ifb);
+  const ifbLink = links.find((link) => link.name === ifbName(ifname));
   if (ifb !== undefined && ifbLink?.kind !== 'ifb') {
     throw describeToolError(new ToolError(prepared), ifbLink ? `a ${ifbLink.kind ?? 'non-ifb'} device is named ${ifb}` : 'creating the ifb for ingress shaping');
   }
@@ -78,7 +80,8 @@ async function applyFresh(netns: string, ifname: string, policy: Policy, log: Lo
     throw new CniError(ErrorCode.interfaceNotFound, `interface ${ifname} not found in ${netns}`);
   }
   maybeKill(process.env, 'after-ifb');
-  if (firstTry && (!UNTOUCHED_ROOT_KINDS.has(iface.rootQdiscKind) || ifbLink?.rootQdiscKind === 'htb')) return 'occupied';
+  const leftovers = !UNTOUCHED_ROOT_KINDS.has(iface.rootQdiscKind) || ifbLink?.rootQdiscKind === 'htb' || (ifb === undefined && ifbLink?.kind === 'ifb');
+  if (firstTry && leftovers) return 'occupied';
 
   const plan = planAttachment(policy, ifname, iface.mtu);
   const tcScript = script(withInjectedFailure(process.env, setupLines(plan)));

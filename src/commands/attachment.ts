@@ -55,7 +55,7 @@ export async function readAttachmentState(netns: string, ifname: string): Promis
     qdiscs,
     ingressFilters,
     ingressIsOurs:
-      ingress !== undefined &&
+      ingress?.kind === 'ingress' &&
       (ingressFilters.length === 0 || ingressFilters.some((f) => f.pref === REDIRECT_PREF && f.redirectTo !== undefined)),
   };
 }

@@ -1,7 +1,7 @@
 /** DEL: remove what tcqos installed; succeed when the netns, the interface or the shaping is gone. */
 import { CniError } from '../cni/errors.ts';
 import type { CommandContext } from '../cni/skel.ts';
-import { lockPath, withAttachmentLock } from '../netns/lock.ts';
+import { lockPath, removeStaleLock, withAttachmentLock } from '../netns/lock.ts';
 import { netnsState } from '../netns/netns-path.ts';
 import { readAttachmentState, removeAttachment, requireUsableNetns } from './attachment.ts';
 import { LOCK_TIMEOUT_MS } from './add.ts';
@@ -20,6 +20,8 @@ export async function del(context: CommandContext): Promise<void> {
   );
   const log = commandLogger(context, settings);
   if (!env.netns || netnsState(env.netns) === 'missing') {
+    // A runtime before CNI 1.1 never calls GC: the lock an interrupted ADD left goes now.
+    removeStaleLock(lockPath(env.netns, env.ifname));
     log.info({ netns: env.netns }, 'netns already gone: nothing to remove');
     return;
   }

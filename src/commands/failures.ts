@@ -2,7 +2,7 @@
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { CommandContext } from '../cni/skel.ts';
 import { createLogger } from '../log.ts';
-import { ToolError } from '../netns/exec.ts';
+import { NetnsEnterError, ToolError } from '../netns/exec.ts';
 import { LockTimeoutError } from '../netns/lock.ts';
 import { ToolMissingError } from '../netns/tools.ts';
 
@@ -37,6 +37,7 @@ export function describeToolError(error: ToolError, doing: string, script?: stri
 export function describeFailure(error: unknown, context: Partial<CommandContext>): CniError {
   if (error instanceof ToolError) return describeToolError(error, 'running ip/tc in the pod netns');
   if (error instanceof ToolMissingError) return new CniError(ErrorCode.commandFailed, error.message);
+  if (error instanceof NetnsEnterError) return new CniError(ErrorCode.invalidEnvironment, `CNI_NETNS ${error.message}`);
   if (error instanceof LockTimeoutError) return new CniError(ErrorCode.tryAgainLater, error.message);
   const env = context.env;
   createLogger({ logLevel: 'error' }, { command: env?.command ?? '', containerId: env?.containerId ?? '', ifname: env?.ifname ?? '' }).error(

@@ -25,21 +25,21 @@ const MAPPED_MESSAGE = 'is an IPv4-mapped IPv6 address, which never appears on t
 export function parseCidr(text: string): Cidr {
   if (!ipNum) throw new Error('parseCidr called before loadCidrSupport');
   const { IPv4CidrRange, IPv6CidrRange, Validator } = ipNum;
-  if (/^::ffff:\d+\.\d+\.\d+\.\d+/i.test(text)) throw new CidrError(`"${text}" ${MAPPED_MESSAGE}`);
+  if (/^::ffff:\d+\.\d+\.\d+\.\d+/i.test(text)) throw new CidrError(`${JSON.stringify(text)} ${MAPPED_MESSAGE}`);
   const withPrefix = text.includes('/') ? text : text.includes(':') ? `${text}/128` : `${text}/32`;
   if (text.includes(':')) {
     const [valid] = Validator.isValidIPv6CidrNotation(withPrefix);
-    if (!valid || text.includes('%')) throw new CidrError(`"${text}" is not a valid IPv6 CIDR`);
+    if (!valid || text.includes('%')) throw new CidrError(`${JSON.stringify(text)} is not a valid IPv6 CIDR`);
     const range = IPv6CidrRange.fromCidr(withPrefix);
     const prefix = Number(range.cidrPrefix.getValue());
     const network = range.getFirst().getValue();
     if (network >> 32n === 0xffffn) {
-      throw new CidrError(`"${text}" ${MAPPED_MESSAGE}`);
+      throw new CidrError(`${JSON.stringify(text)} ${MAPPED_MESSAGE}`);
     }
     return { family: 6, network, prefix, text: `${range.getFirst().toString()}/${prefix}` };
   }
   const [valid] = Validator.isValidIPv4CidrNotation(withPrefix);
-  if (!valid) throw new CidrError(`"${text}" is not a valid IPv4 CIDR`);
+  if (!valid) throw new CidrError(`${JSON.stringify(text)} is not a valid IPv4 CIDR`);
   const range = IPv4CidrRange.fromCidr(withPrefix);
   const prefix = Number(range.cidrPrefix.getValue());
   return { family: 4, network: range.getFirst().getValue(), prefix, text: `${range.getFirst().toString()}/${prefix}` };

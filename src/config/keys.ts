@@ -14,14 +14,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function rename(object: Record<string, unknown>, canonical: readonly string[], where: string, warnings: string[]): Record<string, unknown> {
   const byLowerCase = new Map(canonical.map((key) => [key.toLowerCase(), key]));
   const renamed: Record<string, unknown> = {};
+  // Own properties only: a "__proto__" key stays a key (and is refused as unknown), never a prototype.
+  const put = (key: string, value: unknown) => Object.defineProperty(renamed, key, { value, enumerable: true, writable: true, configurable: true });
   for (const [key, value] of Object.entries(object)) {
     const wanted = byLowerCase.get(key.toLowerCase());
     if (wanted && wanted !== key) {
-      if (wanted in object) continue; // when the exact spelling is there too, it is the one read
-      warnings.push(`config key "${where}${key}" read as "${where}${wanted}"`);
-      renamed[wanted] = value;
+      if (Object.hasOwn(object, wanted)) continue; // when the exact spelling is there too, it is the one read
+      warnings.push(`config key ${JSON.stringify(where + key)} read as "${where}${wanted}"`);
+      put(wanted, value);
     } else {
-      renamed[key] = value;
+      put(key, value);
     }
   }
   return renamed;

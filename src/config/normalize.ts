@@ -77,13 +77,23 @@ export async function normalizeConfig(input: Record<string, unknown>): Promise<N
   if (listsCidrs(config)) await loadCidrSupport();
 
   const maxBurst = config.maxBurst === undefined ? undefined : field('maxBurst', () => parseSize(config.maxBurst!));
-  const subnets = subnetRules(config);
+  const staticSubnets = subnetRules(config, '');
+  const runtimeSubnets = subnetRules(config.runtimeConfig?.bandwidth, 'runtimeConfig.bandwidth.');
   const policy: { egress?: DirectionPolicy; ingress?: DirectionPolicy } = {};
   for (const direction of DIRECTIONS) {
     const tree = staticDirection(config, direction);
     const runtime = runtimeLimit(config.runtimeConfig?.bandwidth, direction, maxBurst, warnings);
     const merged = tighten(tree, runtime, direction, warnings);
-    if (merged) policy[direction] = subnets ? withSubnets(merged, subnets) : merged;
+    if (!merged) continue;
+    // Subnets exempt traffic from shaping, so the runtime's may not loosen an administrator's limit.
+    const subnets = tree ? staticSubnets : (staticSubnets ?? runtimeSubnets);
+    if (tree && runtimeSubnets && !staticSubnets) {
+      warnings.push(`runtimeConfig.bandwidth subnets ignored for ${direction}: they would loosen the configured limit`);
+    }
+    policy[direction] = subnets ? withSubnets(merged, subnets) : merged;
+  }
+  if (config.logFile && /^\/(proc|sys|dev)(\/|$)/.test(config.logFile)) {
+    throw new ConfigError('logFile', 'must not be under /proc, /sys or /dev');
   }
   return {
     policy,
@@ -144,7 +154,10 @@ function staticDirection(config: RawConfig, direction: Direction): DirectionPoli
     throw new ConfigError(`${direction}Rate`, `use either "${direction}Rate" or "${direction}", not both`);
   }
   if (tree) return directionTree(tree, direction);
-  if (flat) return oneClass(flat.rate, flat.burst);
+  if (flat) {
+    checkBurstTime(`${direction}Burst`, flat.burst, flat.rate);
+    return oneClass(flat.rate, flat.burst);
+  }
   return undefined;
 }
 
@@ -225,7 +238,7 @@ function directionTree(tree: RawDirection, direction: Direction): DirectionPolic
 
   let defaultClass = tree.default;
   if (defaultClass !== undefined) {
-    if (!names.has(defaultClass)) throw new ConfigError(`${direction}.default`, `names no class ("${defaultClass}")`);
+    if (!names.has(defaultClass)) throw new ConfigError(`${direction}.default`, `names no class (${JSON.stringify(defaultClass)})`);
   } else if (names.has(IMPLICIT_DEFAULT_CLASS)) {
     defaultClass = IMPLICIT_DEFAULT_CLASS;
   } else {
@@ -240,6 +253,11 @@ function directionTree(tree: RawDirection, direction: Direction): DirectionPolic
     defaultClass = IMPLICIT_DEFAULT_CLASS;
   }
   return { rate, ceil, classes, defaultClass, rules, ...(burst ? { burst } : {}) };
+}
+
+/** The largest bucket tc can hold at `rate` (bits/s), in bytes. */
+function longestBurst(rate: number): number {
+  return Math.floor((LIMITS.maxBurstSeconds * rate) / 8);
 }
 
 function checkBurstTime(name: string, burst: number | undefined, rate: number): void {
@@ -258,7 +276,7 @@ function runtimeLimit(
   if (!bandwidth) return undefined;
   const limit = referenceLimit(bandwidth, direction, 'runtimeConfig.bandwidth.');
   if (!limit) return undefined;
-  const ceiling = maxBurst ?? Math.max(Math.ceil((limit.rate / 8) * RUNTIME_BURST_SECONDS), 64 * 1024);
+  const ceiling = Math.min(maxBurst ?? Math.max(Math.ceil((limit.rate / 8) * RUNTIME_BURST_SECONDS), 64 * 1024), longestBurst(limit.rate));
   if (limit.burst <= ceiling) return limit;
   warnings.push(
     `runtimeConfig.bandwidth.${direction}Burst of ${limit.burst} bytes clamped to ${ceiling} bytes so a new pod cannot burst far past its rate (set maxBurst to change)`,
@@ -283,14 +301,18 @@ function tighten(
   const rate = Math.min(tree.rate, ceil);
   const guaranteed = tree.classes.reduce((sum, c) => sum + c.rate, 0);
   const scale = guaranteed > rate ? rate / guaranteed : 1;
-  const burst = Math.min(tree.burst ?? runtime.burst, runtime.burst);
-  const classes = tree.classes.map((c) => ({
-    ...c,
-    rate: Math.max(LIMITS.minRateBitsPerSecond, Math.floor(c.rate * scale)),
-    ceil: Math.min(c.ceil, ceil),
+  const burst = Math.min(tree.burst ?? runtime.burst, runtime.burst, longestBurst(ceil));
+  const classes = tree.classes.map((c) => {
+    const classRate = Math.max(LIMITS.minRateBitsPerSecond, Math.floor(c.rate * scale));
     // A one-class tree's class is the whole direction: its bucket follows the direction's.
-    ...(tree.classes.length === 1 ? { burst: Math.min(c.burst ?? burst, burst) } : {}),
-  }));
+    const classBurst = tree.classes.length === 1 ? Math.min(c.burst ?? burst, burst) : c.burst;
+    return {
+      ...c,
+      rate: classRate,
+      ceil: Math.min(c.ceil, ceil),
+      ...(classBurst === undefined ? {} : { burst: Math.min(classBurst, longestBurst(classRate)) }),
+    };
+  });
   return { ...tree, rate, ceil, classes, burst };
 }
 
@@ -299,12 +321,8 @@ interface SubnetRules {
   readonly shaped: readonly Cidr[];
 }
 
-/** unshapedSubnets / shapedSubnets: the administrator's if set, else the runtime's. */
-function subnetRules(config: RawConfig): SubnetRules | undefined {
-  const runtime = config.runtimeConfig?.bandwidth;
-  const fromStatic = config.unshapedSubnets?.length || config.shapedSubnets?.length;
-  const source = fromStatic ? config : runtime;
-  const prefix = fromStatic ? '' : 'runtimeConfig.bandwidth.';
+/** unshapedSubnets / shapedSubnets of one source (the conflist, or the runtime's bandwidth). */
+function subnetRules(source: RawBandwidth | undefined, prefix: string): SubnetRules | undefined {
   if (!source) return undefined;
   const unshaped = cidrs(`${prefix}unshapedSubnets`, source.unshapedSubnets ?? []);
   const shaped = cidrs(`${prefix}shapedSubnets`, source.shapedSubnets ?? []);

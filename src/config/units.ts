@@ -64,7 +64,7 @@ const QUANTITY = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$/;
 
 function splitQuantity(text: string): { amount: number; unit: string } {
   const found = QUANTITY.exec(text);
-  if (!found) throw new UnitError(`"${text}" is not a number with an optional unit`);
+  if (!found) throw new UnitError(`${JSON.stringify(text)} is not a number with an optional unit`);
   return { amount: Number(found[1]), unit: (found[2] ?? '').toLowerCase() };
 }
 
@@ -77,12 +77,12 @@ export function parseRate(value: number | string): number {
     const { amount, unit } = splitQuantity(value);
     if (unit.endsWith('bps')) {
       throw new UnitError(
-        `"${value}": in tc "${unit}" means BYTES per second; write the rate in bits, e.g. "${amount * 8}${unit.slice(0, -3)}bit"`,
+        `${JSON.stringify(value)}: in tc "${unit}" means BYTES per second; write the rate in bits, e.g. "${amount * 8}${unit.slice(0, -3)}bit"`,
       );
     }
     const scale = RATE_UNITS[unit];
     if (scale === undefined) {
-      throw new UnitError(`"${value}": unknown rate unit "${unit}" (use bit, kbit, mbit, gbit, or K, M, G like Kubernetes)`);
+      throw new UnitError(`${JSON.stringify(value)}: unknown rate unit ${JSON.stringify(unit)} (use bit, kbit, mbit, gbit, or K, M, G like Kubernetes)`);
     }
     bits = amount * scale;
   }
@@ -112,7 +112,7 @@ export function parseSize(value: number | string): number {
       const hint = ['k', 'kb', 'm', 'mb', 'g', 'gb'].includes(unit)
         ? ` (tc reads "${unit}" as ${unit[0] === 'k' ? 'kibi' : unit[0] === 'm' ? 'mebi' : 'gibi'}bytes: write "${amount}${unit[0]!.toUpperCase()}iB" for bytes or "${amount}${unit[0]}bit" for bits)`
         : ' (use bit, kbit, mbit for bits or b, KiB, MiB for bytes)';
-      throw new UnitError(`"${value}": unknown size unit "${unit}"${hint}`);
+      throw new UnitError(`${JSON.stringify(value)}: unknown size unit ${JSON.stringify(unit)}${hint}`);
     }
     bytes = amount * scale;
   }

@@ -17,6 +17,9 @@ export class ToolError extends Error {
   }
 }
 
+/** nsenter itself could not enter CNI_NETNS (e.g. a namespace file of another type). */
+export class NetnsEnterError extends Error {}
+
 const TIMEOUT_MS = 30_000;
 
 /** Runs the tool; resolves with its output whatever the exit code. */
@@ -31,6 +34,9 @@ export async function runInNetns(netns: string, tool: Tool, args: readonly strin
     timeout: TIMEOUT_MS,
     stripFinalNewline: false,
   });
+  const stderr = String(result.stderr ?? '');
+  const nsenterFailure = /^nsenter: (.*)$/m.exec(stderr);
+  if (nsenterFailure) throw new NetnsEnterError(`${netns} cannot be entered as a network namespace: ${nsenterFailure[1]}`);
   return {
     command: `${tool} ${args.join(' ')}`,
     exitCode: result.exitCode ?? (result.timedOut ? 124 : 128),

@@ -35,7 +35,7 @@ export async function withAttachmentLock<T>(path: string, timeoutMs: number, wor
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      if (removeIfStale(path)) continue;
+      if (removeStaleLock(path)) continue;
       const owner = readLockOwner(path);
       if (Date.now() > deadline) throw new LockTimeoutError(`another tcqos (pid ${owner}) is working on this attachment`);
       await sleep(wait);
@@ -49,7 +49,7 @@ export async function withAttachmentLock<T>(path: string, timeoutMs: number, wor
 }
 
 /** A lock is stale when its owner is dead, or when it never got an owner (killed between create and write). */
-function removeIfStale(path: string): boolean {
+export function removeStaleLock(path: string): boolean {
   const owner = readLockOwner(path);
   const pid = Number.parseInt(owner, 10);
   const stale = Number.isInteger(pid) && pid > 0 ? !alive(pid) : ageMs(path) > 2_000;
@@ -73,7 +73,7 @@ export function removeStaleLocks(dir = LOCK_DIR): number {
   } catch {
     return 0;
   }
-  return names.filter((name) => name.endsWith('.lock') && removeIfStale(`${dir}/${name}`)).length;
+  return names.filter((name) => name.endsWith('.lock') && removeStaleLock(`${dir}/${name}`)).length;
 }
 
 function readLockOwner(path: string): string {
