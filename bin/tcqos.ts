@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The tcqos executable: wires the real process to src/main.
+// The tcqos executable: wires the real process to src/main. Built into a V8 startup snapshot
+// (scripts/build.sh), where the modules are already loaded when a runtime starts it.
 import { readSync } from 'node:fs';
+import { startupSnapshot } from 'node:v8';
 import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
-import { main } from '../src/main.ts';
+import { main, warmUp } from '../src/main.ts';
 
 /** Reads stdin up to one byte past the limit, so an oversized config is refused, not buffered whole. */
 async function readStdin(): Promise<Buffer> {
@@ -27,19 +29,28 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-main({
-  argv: process.argv.slice(2),
-  env: process.env,
-  readStdin,
-  writeStdout: (text) => process.stdout.write(text),
-  writeStderr: (text) => process.stderr.write(text),
-}).then(
-  (exitCode) => {
-    process.exitCode = exitCode;
-  },
-  (error: unknown) => {
-    // main turns every failure into a CNI error; reaching here is a bug, reported without stdout.
-    process.stderr.write(`tcqos: ${String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+function run(): void {
+  main({
+    argv: process.argv.slice(2),
+    env: process.env,
+    readStdin,
+    writeStdout: (text) => process.stdout.write(text),
+    writeStderr: (text) => process.stderr.write(text),
+  }).then(
+    (exitCode) => {
+      process.exitCode = exitCode;
+    },
+    (error: unknown) => {
+      // main turns every failure into a CNI error; reaching here is a bug, reported without stdout.
+      process.stderr.write(`tcqos: ${String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (startupSnapshot.isBuildingSnapshot()) {
+  warmUp();
+  startupSnapshot.setDeserializeMainFunction(run);
+} else {
+  run();
+}

@@ -6,6 +6,10 @@
 import { runCni, type ProcessIo } from './cni/skel.ts';
 import { SUPPORTED_VERSIONS } from './cni/version.ts';
 import { tcqosCommands } from './commands/index.ts';
+import { IMPLICIT_DEFAULT_CLASS } from './config/normalize.ts';
+import { validateConfig } from './config/validate-config.generated.js';
+import { setupLines } from './plan/batch.ts';
+import { planAttachment } from './plan/tree.ts';
 
 export const TCQOS_VERSION = '0.1.0';
 
@@ -14,6 +18,22 @@ Runtimes call it with CNI_COMMAND set (ADD, DEL, CHECK, VERSION, STATUS, GC; CNI
 Operator commands:
   tcqos version     print the version
 `;
+
+/**
+ * Runs the pure, side-effect-free paths once while the startup snapshot is built, so their code is
+ * compiled into it. Nothing here spawns, reads the environment or touches a file.
+ */
+export function warmUp(): void {
+  validateConfig({ cniVersion: '1.0.0', type: 'tcqos', egress: { rate: '10mbit', classes: [{ name: 'a', rate: '5mbit' }] } });
+  const direction = {
+    rate: 10_000_000,
+    ceil: 10_000_000,
+    classes: [{ name: IMPLICIT_DEFAULT_CLASS, rate: 10_000_000, ceil: 10_000_000, priority: 0, unshaped: false }],
+    defaultClass: IMPLICIT_DEFAULT_CLASS,
+    rules: [],
+  };
+  setupLines(planAttachment({ egress: direction, ingress: direction }, 'eth0', 1500));
+}
 
 export async function main(io: ProcessIo & { argv: readonly string[]; writeStderr(text: string): void }): Promise<number> {
   const [subcommand] = io.argv;
