@@ -7,13 +7,11 @@
  * macvlan master and ptp's host-side veths live in the runner namespace, never in the host's.
  * host-local's dataDir and libcni's cache dir sit in a per-file temp directory, removed at the end.
  */
-import { execa } from 'execa';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, inject } from 'vitest';
-import { TCP_GOODPUT_RATIO } from '../helpers/iperf.ts';
+import { goodputMbit, type Flow } from '../helpers/iperf.ts';
 import { TCQOS_BINARY } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
 import type { Testbed } from '../helpers/testbed.ts';
@@ -287,41 +285,9 @@ export function expectNear(actual: number, expected: number, tolerance: number, 
 }
 
 /**
- * TCP goodput within ±5% of exact shaping (95.6% of the configured wire rate at MTU 1500), with a
- * "configured X, measured Y" line so the numbers show up in the test output.
+ * Receiver-side goodput of the first second of a fresh TCP flow (nothing omitted): what a bucket
+ * full of burst lets through before the rate takes hold.
  */
-export function expectShapedTo(label: string, measuredMbit: number, configuredMbit: number): void {
-  const exact = configuredMbit * TCP_GOODPUT_RATIO;
-  console.info(
-    `${label}: configured ${configuredMbit} Mbit/s, measured ${measuredMbit.toFixed(2)} Mbit/s TCP goodput ` +
-      `(${((measuredMbit / exact) * 100).toFixed(1)}% of exact shaping, ${exact.toFixed(2)})`,
-  );
-  expect(measuredMbit, `${label}: ${measuredMbit.toFixed(2)} Mbit/s against ${exact.toFixed(2)} expected`).toBeGreaterThan(exact * 0.95);
-  expect(measuredMbit, `${label}: ${measuredMbit.toFixed(2)} Mbit/s against ${exact.toFixed(2)} expected`).toBeLessThan(exact * 1.05);
-}
-
-/**
- * Receiver-side goodput of the first second of a fresh TCP flow (iperf3 -t 1, nothing omitted):
- * what a bucket full of burst lets through before the rate takes hold.
- */
-export async function firstSecondMbit(flow: { podNetns: string; peerNetns: string; peerAddress: string; port: number; direction: 'egress' | 'ingress' }): Promise<number> {
-  const server = execa('ip', ['netns', 'exec', flow.peerNetns, 'iperf3', '-s', '-1', '-p', String(flow.port)], { reject: false, timeout: 20_000 });
-  try {
-    for (let i = 0; i < 50; i++) {
-      const listening = await run('ip', ['netns', 'exec', flow.peerNetns, 'ss', '-Htln', `sport = :${flow.port}`]);
-      if (listening.stdout.trim()) break;
-      await sleep(50);
-    }
-    const client = await run(
-      'ip',
-      ['netns', 'exec', flow.podNetns, 'iperf3', '-c', flow.peerAddress, '-p', String(flow.port), '-t', '1', '-J', ...(flow.direction === 'ingress' ? ['-R'] : [])],
-      { timeoutMs: 15_000 },
-    );
-    if (client.exitCode !== 0) throw new Error(`iperf3 client failed: ${client.stdout.slice(0, 500)} ${client.stderr}`);
-    const report = JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number } } };
-    return report.end.sum_received.bits_per_second / 1e6;
-  } finally {
-    server.kill('SIGKILL');
-    await server;
-  }
+export function firstSecondMbit(flow: Omit<Flow, 'seconds' | 'omitSeconds'>): Promise<number> {
+  return goodputMbit({ ...flow, seconds: 1, omitSeconds: 0 });
 }

@@ -8,7 +8,7 @@
  *   the lower of the static and runtime rate per direction and clamps the runtime burst.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { goodputMbit } from '../helpers/iperf.ts';
+import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
 import { Testbed } from '../helpers/testbed.ts';
 import {
   bandwidthArgs,
@@ -16,7 +16,6 @@ import {
   CONTAINERD_BURST_BITS,
   Driver,
   expectNear,
-  expectShapedTo,
   firstSecondMbit,
   htbClasses,
   ingressRedirect,

@@ -6,14 +6,13 @@
  * Same container, two attachments, two policies, each with its own ifb; deleting one leaves the other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { goodputMbit } from '../helpers/iperf.ts';
+import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
 import { Testbed } from '../helpers/testbed.ts';
 import {
   bandwidthArgs,
   conflist,
   Driver,
   expectNear,
-  expectShapedTo,
   htbClasses,
   ingressRedirect,
   links,

@@ -1,5 +1,6 @@
 /** TCP goodput between two test namespaces with iperf3, bounded in time. */
 import { execa } from 'execa';
+import { expect } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './run.ts';
 
@@ -13,9 +14,11 @@ export interface Flow {
   /** ingress = data flows from peer to pod (iperf3 -R). */
   readonly direction: 'egress' | 'ingress';
   readonly seconds?: number;
+  /** Leading seconds left out of the result (default 1: slow start); 0 measures a fresh flow's start. */
+  readonly omitSeconds?: number;
 }
 
-/** Receiver-side goodput in Mbit/s, excluding the first (slow-start) second. */
+/** Receiver-side goodput in Mbit/s. */
 export async function goodputMbit(flow: Flow): Promise<number> {
   const seconds = flow.seconds ?? 4;
   const server = execa('ip', ['netns', 'exec', flow.peerNetns, 'iperf3', '-s', '-1', '-p', String(flow.port)], {
@@ -32,7 +35,7 @@ export async function goodputMbit(flow: Flow): Promise<number> {
       'ip',
       [
         'netns', 'exec', flow.podNetns, 'iperf3', '-c', flow.peerAddress, '-p', String(flow.port),
-        '-t', String(seconds), '-O', '1', '-J', ...(flow.direction === 'ingress' ? ['-R'] : []),
+        '-t', String(seconds), '-O', String(flow.omitSeconds ?? 1), '-J', ...(flow.direction === 'ingress' ? ['-R'] : []),
       ],
       { timeoutMs: (seconds + 15) * 1000 },
     );
@@ -47,3 +50,20 @@ export async function goodputMbit(flow: Flow): Promise<number> {
 
 /** Exact shaping of a TCP flow at MTU 1500: 1448 payload bytes per 1514-byte frame. */
 export const TCP_GOODPUT_RATIO = 1448 / 1514;
+/** The same for IPv6, whose header is 20 bytes longer. */
+export const TCP6_GOODPUT_RATIO = 1428 / 1514;
+
+/**
+ * TCP goodput within ±5% of exact shaping (95.6% of the configured wire rate at MTU 1500), with a
+ * "configured X, measured Y" line so the numbers show up in the test output.
+ */
+export function expectShapedTo(label: string, measuredMbit: number, configuredMbit: number, ratio = TCP_GOODPUT_RATIO): void {
+  const exact = configuredMbit * ratio;
+  console.info(
+    `${label}: configured ${configuredMbit} Mbit/s, measured ${measuredMbit.toFixed(2)} Mbit/s TCP goodput ` +
+      `(${((measuredMbit / exact) * 100).toFixed(1)}% of exact shaping, ${exact.toFixed(2)})`,
+  );
+  const message = `${label}: ${measuredMbit.toFixed(2)} Mbit/s against ${exact.toFixed(2)} expected`;
+  expect(measuredMbit, message).toBeGreaterThan(exact * 0.95);
+  expect(measuredMbit, message).toBeLessThan(exact * 1.05);
+}

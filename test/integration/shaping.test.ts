@@ -3,7 +3,7 @@
  * pod interface for egress, ifb + HTB inside the pod netns for ingress.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { goodputMbit, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
+import { expectShapedTo, goodputMbit, TCP6_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
@@ -57,28 +57,19 @@ function flow(peer: Pod, direction: 'egress' | 'ingress', port: number, address 
   return { podNetns: pod.netns, peerNetns: peer.netns, peerAddress: address, port, direction };
 }
 
-/** TCP goodput within ±5% of exact shaping (95.6% of the rate at MTU 1500). */
-function expectShapedTo(measuredMbit: number, rateMbit: number): void {
-  const exact = rateMbit * TCP_GOODPUT_RATIO;
-  expect(measuredMbit, `${measuredMbit.toFixed(2)} Mbit/s against ${exact.toFixed(2)} expected`).toBeGreaterThan(exact * 0.95);
-  expect(measuredMbit, `${measuredMbit.toFixed(2)} Mbit/s against ${exact.toFixed(2)} expected`).toBeLessThan(exact * 1.05);
-}
-
 describe('the seed experiment through tcqos on macvlan', () => {
   it('egress: 40 Mbit/s to the db peer and 10 Mbit/s to the rest, both at once', async () => {
     await add(seedPolicy());
     const [db, rest] = await Promise.all([goodputMbit(flow(dbPeer, 'egress', 5301)), goodputMbit(flow(otherPeer, 'egress', 5302))]);
-    console.info(`egress db ${db.toFixed(2)} Mbit/s (40 configured), rest ${rest.toFixed(2)} Mbit/s (10 configured)`);
-    expectShapedTo(db, 40);
-    expectShapedTo(rest, 10);
+    expectShapedTo('egress, db class', db, 40);
+    expectShapedTo('egress, rest (default) class', rest, 10);
   });
 
   it('ingress: 40 Mbit/s from the db peer and 10 Mbit/s from the rest, both at once', async () => {
     await add(seedPolicy());
     const [db, rest] = await Promise.all([goodputMbit(flow(dbPeer, 'ingress', 5303)), goodputMbit(flow(otherPeer, 'ingress', 5304))]);
-    console.info(`ingress db ${db.toFixed(2)} Mbit/s (40 configured), rest ${rest.toFixed(2)} Mbit/s (10 configured)`);
-    expectShapedTo(db, 40);
-    expectShapedTo(rest, 10);
+    expectShapedTo('ingress, db class', db, 40);
+    expectShapedTo('ingress, rest (default) class', rest, 10);
   });
 
   it('a class at rate 10 ceil 50 borrows up to 50 when alone, in both directions', async () => {
@@ -86,9 +77,8 @@ describe('the seed experiment through tcqos on macvlan', () => {
     await add({ egress: direction, ingress: direction });
     const egress = await goodputMbit(flow(dbPeer, 'egress', 5305));
     const ingress = await goodputMbit(flow(dbPeer, 'ingress', 5306));
-    console.info(`ceil borrowing: egress ${egress.toFixed(2)}, ingress ${ingress.toFixed(2)} Mbit/s (ceil 50)`);
-    expectShapedTo(egress, 50);
-    expectShapedTo(ingress, 50);
+    expectShapedTo('ceil borrowing, egress', egress, 50);
+    expectShapedTo('ceil borrowing, ingress', ingress, 50);
   });
 
   it('an IPv6 peer class shapes IPv6 traffic', async () => {
@@ -96,18 +86,15 @@ describe('the seed experiment through tcqos on macvlan', () => {
     await add({ egress: direction, ingress: direction });
     const egress = await goodputMbit(flow(dbPeer, 'egress', 5307, dbPeer.ipv6));
     const ingress = await goodputMbit(flow(dbPeer, 'ingress', 5308, dbPeer.ipv6));
-    // IPv6 headers are 20 bytes longer than IPv4's: 1428 payload bytes per 1514-byte frame.
-    const v6Ratio = 1428 / 1448;
-    console.info(`IPv6 class: egress ${egress.toFixed(2)}, ingress ${ingress.toFixed(2)} Mbit/s (20 configured)`);
-    expectShapedTo(egress / v6Ratio, 20);
-    expectShapedTo(ingress / v6Ratio, 20);
+    expectShapedTo('IPv6 class, egress', egress, 20, TCP6_GOODPUT_RATIO);
+    expectShapedTo('IPv6 class, ingress', ingress, 20, TCP6_GOODPUT_RATIO);
   });
 
   it('the reference-style flat egressRate shapes a single class', async () => {
     await add({ egressRate: 20_000_000, egressBurst: 200_000 });
     const classes = await must('ip', ['netns', 'exec', pod.netns, 'tc', 'class', 'show', 'dev', 'eth0']);
     expect(classes.trim().split('\n').filter((line) => line.startsWith('class htb'))).toHaveLength(1);
-    expectShapedTo(await goodputMbit(flow(dbPeer, 'egress', 5309)), 20);
+    expectShapedTo('flat egressRate', await goodputMbit(flow(dbPeer, 'egress', 5309)), 20);
     const qdiscs = await must('ip', ['netns', 'exec', pod.netns, 'tc', 'qdisc', 'show', 'dev', 'eth0']);
     expect(qdiscs).not.toMatch(/ingress/);
   });

@@ -134,40 +134,20 @@ describe('CNI protocol errors', () => {
     expect(result).toMatchObject({ exitCode: 0, stdout: '' });
   });
 
-  it('ADD into a CNI_NETNS that does not exist is error code 4', async () => {
+  it.each([
+    ['that does not exist', '/var/run/netns/tcqos-unit-does-not-exist', /does not exist/],
+    ['that is a file, not a netns', '/etc/hostname', /is not a network namespace/],
+    ["that is the plugin's own netns", '/proc/self/ns/net', /refusing to shape the host/],
+  ])('ADD into a CNI_NETNS %s is error code 4', async (_case, netns, message) => {
     const result = await callMain(
-      { CNI_COMMAND: 'ADD', ...ATTACHMENT_ENV },
+      { CNI_COMMAND: 'ADD', ...ATTACHMENT_ENV, CNI_NETNS: netns },
       JSON.stringify({
         cniVersion: '1.0.0', type: 'tcqos', egressRate: 1e6, egressBurst: 1e5,
         prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/x' }] },
       }),
     );
     expect(result.json).toMatchObject({ code: 4 });
-    expect(String(result.json?.['msg'])).toMatch(/does not exist/);
-  });
-
-  it('ADD into a file that is not a netns is error code 4', async () => {
-    const result = await callMain(
-      { CNI_COMMAND: 'ADD', ...ATTACHMENT_ENV, CNI_NETNS: '/etc/hostname' },
-      JSON.stringify({
-        cniVersion: '1.0.0', type: 'tcqos', egressRate: 1e6, egressBurst: 1e5,
-        prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/x' }] },
-      }),
-    );
-    expect(result.json).toMatchObject({ code: 4 });
-    expect(String(result.json?.['msg'])).toMatch(/is not a network namespace/);
-  });
-
-  it("ADD into the plugin's own netns is refused", async () => {
-    const result = await callMain(
-      { CNI_COMMAND: 'ADD', ...ATTACHMENT_ENV, CNI_NETNS: '/proc/self/ns/net' },
-      JSON.stringify({
-        cniVersion: '1.0.0', type: 'tcqos', egressRate: 1e6, egressBurst: 1e5,
-        prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/x' }] },
-      }),
-    );
-    expect(result.json).toMatchObject({ code: 4 });
-    expect(String(result.json?.['msg'])).toMatch(/refusing to shape the host/);
+    expect(String(result.json?.['msg'])).toMatch(message);
   });
 
   it('without CNI_COMMAND the binary is the operator tool', async () => {
