@@ -2,14 +2,19 @@
 // The tcqos executable: wires the real process to src/main. Built into a V8 startup snapshot
 // (scripts/build.sh), where the modules are already loaded when a runtime starts it.
 import { readSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { startupSnapshot } from 'node:v8';
 import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
 import { main, warmUp } from '../src/main.ts';
 
 /** Reads stdin up to one byte past the limit, so an oversized config is refused, not buffered whole. */
 async function readStdin(): Promise<Buffer> {
-  if (process.stdin.isTTY) return Buffer.alloc(0);
+  // isatty, not process.stdin.isTTY: touching process.stdin makes fd 0 non-blocking, and every
+  // read before the runtime writes would then fail with EAGAIN.
+  if (isatty(0)) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
+  // Made here, not at load: this module's top level runs while the startup snapshot is built.
+  const pause = new Int32Array(new SharedArrayBuffer(4));
   let total = 0;
   const chunk = Buffer.alloc(65536);
   for (;;) {
@@ -17,7 +22,11 @@ async function readStdin(): Promise<Buffer> {
     try {
       count = readSync(0, chunk, 0, chunk.length, null);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      // A parent that hands over a non-blocking pipe: sleep (without burning CPU) and retry.
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 2);
+        continue;
+      }
       if ((error as NodeJS.ErrnoException).code === 'EOF') break;
       throw error;
     }
