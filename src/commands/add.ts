@@ -18,7 +18,7 @@ import { linksFromJson } from '../netns/observe.ts';
 import { prepareLines, script, setupLines } from '../plan/batch.ts';
 import { ifbName, planAttachment, type AttachmentPlan } from '../plan/tree.ts';
 import { foreignIngress, foreignRoot, hasAnythingOfOurs, readAttachmentState, removeAttachment, requireUsableNetns } from './attachment.ts';
-import { commandLogger, loadConfig, logWarnings } from './config.ts';
+import { commandLogger, loadConfig, logConfigNotes } from './config.ts';
 import { describeToolError } from './failures.ts';
 import { maybeKill, withInjectedFailure } from './fault-point.ts';
 
@@ -28,9 +28,10 @@ const UNTOUCHED_ROOT_KINDS = new Set(['noqueue', 'noop']);
 
 export async function add(context: CommandContext): Promise<string> {
   const { env } = context;
-  const { policy, settings, warnings } = await loadConfig(context);
-  const log = commandLogger(context, settings);
-  logWarnings(log, warnings);
+  const config = await loadConfig(context);
+  const { policy } = config;
+  const log = commandLogger(context, config.settings);
+  logConfigNotes(log, config);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
   const result = context.rawPrevResult!;
   if (isEmptyPolicy(policy)) {

@@ -6,12 +6,13 @@ import { readClasses, readFilters, readLinks } from '../netns/observe.ts';
 import { findDrift, type ObservedTree } from '../plan/drift.ts';
 import { planAttachment } from '../plan/tree.ts';
 import { readAttachmentState, requireUsableNetns } from './attachment.ts';
-import { commandLogger, loadConfig, logWarnings } from './config.ts';
+import { commandLogger, loadConfig, logConfigNotes } from './config.ts';
 
 export async function check(context: CommandContext): Promise<void> {
   const { env } = context;
-  const { policy, settings, warnings } = await loadConfig(context);
-  logWarnings(commandLogger(context, settings), warnings);
+  const config = await loadConfig(context);
+  const { policy } = config;
+  logConfigNotes(commandLogger(context, config.settings), config);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
   requireUsableNetns(env.netns);
   const [state, links] = await Promise.all([readAttachmentState(env.netns, env.ifname), readLinks(env.netns)]);

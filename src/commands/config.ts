@@ -24,6 +24,8 @@ export function commandLogger(context: Pick<CommandContext, 'env'>, settings: No
   });
 }
 
-export function logWarnings(logger: Logger, warnings: readonly string[]): void {
-  for (const warning of warnings) logger.warn({}, warning);
+/** Warnings at warn; expected adjustments (containerd's burst clamped on every annotated pod) at info. */
+export function logConfigNotes(logger: Logger, config: Pick<NormalizedConfig, 'warnings' | 'notices'>): void {
+  for (const warning of config.warnings) logger.warn({}, warning);
+  for (const notice of config.notices) logger.info({}, notice);
 }

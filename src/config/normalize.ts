@@ -58,8 +58,10 @@ interface RawConfig extends RawBandwidth {
 export interface NormalizedConfig {
   readonly policy: Policy;
   readonly settings: Settings;
-  /** Things worth a log line: renamed keys, clamped bursts. */
+  /** Worth a warning: renamed keys, ignored runtime subnets. */
   readonly warnings: readonly string[];
+  /** Expected adjustments worth an info line: runtime bursts clamped, looser runtime rates ignored. */
+  readonly notices: readonly string[];
 }
 
 /** Name of the class that unshapedSubnets / shapedSubnets send unshaped traffic to. */
@@ -71,6 +73,7 @@ const RUNTIME_BURST_SECONDS = 0.05;
 
 export async function normalizeConfig(input: Record<string, unknown>): Promise<NormalizedConfig> {
   const warnings: string[] = [];
+  const notices: string[] = [];
   const raw = canonicalKeys(input, warnings);
   if (!validateConfig(raw)) throw schemaError(validateConfig.errors ?? []);
   const config = raw as unknown as RawConfig;
@@ -82,8 +85,8 @@ export async function normalizeConfig(input: Record<string, unknown>): Promise<N
   const policy: { egress?: DirectionPolicy; ingress?: DirectionPolicy } = {};
   for (const direction of DIRECTIONS) {
     const tree = staticDirection(config, direction);
-    const runtime = runtimeLimit(config.runtimeConfig?.bandwidth, direction, maxBurst, warnings);
-    const merged = tighten(tree, runtime, direction, warnings);
+    const runtime = runtimeLimit(config.runtimeConfig?.bandwidth, direction, maxBurst, notices);
+    const merged = tighten(tree, runtime, direction, notices);
     if (!merged) continue;
     // Subnets exempt traffic from shaping, so the runtime's may not loosen an administrator's limit.
     const subnets = tree ? staticSubnets : (staticSubnets ?? runtimeSubnets);
@@ -99,6 +102,7 @@ export async function normalizeConfig(input: Record<string, unknown>): Promise<N
     policy,
     settings: { logLevel: config.logLevel ?? (config.logFile ? 'info' : 'warn'), ...(config.logFile ? { logFile: config.logFile } : {}) },
     warnings,
+    notices,
   };
 }
 
@@ -271,14 +275,14 @@ function runtimeLimit(
   bandwidth: RawBandwidth | undefined,
   direction: Direction,
   maxBurst: number | undefined,
-  warnings: string[],
+  notices: string[],
 ): FlatLimit | undefined {
   if (!bandwidth) return undefined;
   const limit = referenceLimit(bandwidth, direction, 'runtimeConfig.bandwidth.');
   if (!limit) return undefined;
   const ceiling = Math.min(maxBurst ?? Math.max(Math.ceil((limit.rate / 8) * RUNTIME_BURST_SECONDS), 64 * 1024), longestBurst(limit.rate));
   if (limit.burst <= ceiling) return limit;
-  warnings.push(
+  notices.push(
     `runtimeConfig.bandwidth.${direction}Burst of ${limit.burst} bytes clamped to ${ceiling} bytes so a new pod cannot burst far past its rate (set maxBurst to change)`,
   );
   return { rate: limit.rate, burst: ceiling };
@@ -289,12 +293,12 @@ function tighten(
   tree: DirectionPolicy | undefined,
   runtime: FlatLimit | undefined,
   direction: Direction,
-  warnings: string[],
+  notices: string[],
 ): DirectionPolicy | undefined {
   if (!runtime) return tree;
   if (!tree) return oneClass(runtime.rate, runtime.burst);
   if (runtime.rate >= tree.ceil) {
-    if (runtime.rate > tree.ceil) warnings.push(`runtime ${direction} rate ${runtime.rate} bit/s is above the configured ${tree.ceil} bit/s: the configured limit stays`);
+    if (runtime.rate > tree.ceil) notices.push(`runtime ${direction} rate ${runtime.rate} bit/s is above the configured ${tree.ceil} bit/s: the configured limit stays`);
     return tree;
   }
   const ceil = runtime.rate;

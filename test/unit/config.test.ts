@@ -116,10 +116,10 @@ describe("the reference plugin's keys", () => {
 
 describe('runtime values (pod annotations) tighten but never loosen', () => {
   it('runtime alone shapes, with its burst clamped to 50 ms at the rate', async () => {
-    const { policy, warnings } = await normalize({ runtimeConfig: { bandwidth: { egressRate: 10e6, egressBurst: 2 ** 32 - 1 } } });
+    const { policy, notices } = await normalize({ runtimeConfig: { bandwidth: { egressRate: 10e6, egressBurst: 2 ** 32 - 1 } } });
     expect(policy.egress?.rate).toBe(10e6);
     expect(policy.egress?.burst).toBe(65_536);
-    expect(warnings[0]).toMatch(/clamped to 65536 bytes/);
+    expect(notices[0]).toMatch(/clamped to 65536 bytes/);
   });
 
   it('maxBurst sets the clamp', async () => {
@@ -148,9 +148,9 @@ describe('runtime values (pod annotations) tighten but never loosen', () => {
   });
 
   it('a higher runtime rate leaves the administrator limit in place', async () => {
-    const { policy, warnings } = await normalize({ egressRate: 10e6, egressBurst: 1e5, runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 1e5 } } });
+    const { policy, notices } = await normalize({ egressRate: 10e6, egressBurst: 1e5, runtimeConfig: { bandwidth: { egressRate: 100e6, egressBurst: 1e5 } } });
     expect(policy.egress?.rate).toBe(10e6);
-    expect(warnings[0]).toMatch(/the configured limit stays/);
+    expect(notices[0]).toMatch(/the configured limit stays/);
   });
 });
 
