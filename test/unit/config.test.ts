@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.ts';
 import { normalizeConfig } from '../../src/config/normalize.ts';
+import { SEED_EGRESS } from '../helpers/seed-policy.ts';
 
 const base = { cniVersion: '1.0.0', name: 'net', type: 'tcqos' };
-const seed = {
-  egress: {
-    rate: '50mbit',
-    default: 'rest',
-    classes: [
-      { name: 'rest', rate: '10mbit' },
-      { name: 'db', rate: '40mbit', ceil: '50mbit', priority: 1, peers: ['198.18.0.3/32', '2001:2::3/128'], protocol: 'tcp', ports: [5432] },
-    ],
-  },
-};
+const seed = { egress: SEED_EGRESS };
 
 function normalize(extra: object) {
   return normalizeConfig({ ...base, ...extra });

@@ -7,6 +7,7 @@ import { findDrift, type ObservedAttachment } from '../../src/plan/drift.ts';
 import { quantumBytes } from '../../src/plan/sizing.ts';
 import { ifbName, planAttachment } from '../../src/plan/tree.ts';
 import { addressKeys } from '../../src/plan/u32.ts';
+import { SEED_EGRESS } from '../helpers/seed-policy.ts';
 import { loadCidrSupport, parseCidr } from '../../src/config/cidr.ts';
 
 await loadCidrSupport();
@@ -14,14 +15,7 @@ await loadCidrSupport();
 const seedConfig = {
   cniVersion: '1.0.0',
   type: 'tcqos',
-  egress: {
-    rate: '50mbit',
-    default: 'rest',
-    classes: [
-      { name: 'rest', rate: '10mbit' },
-      { name: 'db', rate: '40mbit', ceil: '50mbit', priority: 1, peers: ['198.18.0.3/32', '2001:2::3/128'], protocol: 'tcp', ports: [5432] },
-    ],
-  },
+  egress: SEED_EGRESS,
   ingress: { rate: '50mbit', default: 'rest', classes: [{ name: 'rest', rate: '10mbit' }, { name: 'db', rate: '40mbit', peers: ['198.18.0.3/32'] }] },
 };
 
