@@ -21,9 +21,9 @@ export async function check(context: CommandContext): Promise<void> {
   const plan = planAttachment(policy, env.ifname, iface.mtu);
   const tree = async (dev: string, present: boolean, root: ObservedTree['qdisc']): Promise<ObservedTree> => {
     const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
-    return present && root
-      ? { qdisc: root, leaves, classes: await readClasses(env.netns, dev), filters: await readFilters(env.netns, dev, 'root') }
-      : { qdisc: root, leaves, classes: [], filters: [] };
+    if (!present || !root) return { qdisc: root, leaves, classes: [], filters: [] };
+    const [classes, filters] = await Promise.all([readClasses(env.netns, dev), readFilters(env.netns, dev, 'root')]);
+    return { qdisc: root, leaves, classes, filters };
   };
   const [egress, ingress] = await Promise.all([tree(env.ifname, true, state.root), tree(plan.ifb, state.ifbExists, state.ifbRoot)]);
   const ifb = links.find((link) => link.name === plan.ifb && link.kind === 'ifb');
