@@ -6,6 +6,7 @@ import { isatty } from 'node:tty';
 import { startupSnapshot } from 'node:v8';
 import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
 import { main, warmUp } from '../src/main.ts';
+import { warmUpToolRunner } from '../src/netns/exec.ts';
 
 /** Reads stdin up to one byte past the limit, so an oversized config is refused, not buffered whole. */
 async function readStdin(): Promise<Buffer> {
@@ -59,6 +60,7 @@ function run(): void {
 
 if (startupSnapshot.isBuildingSnapshot()) {
   warmUp();
+  warmUpToolRunner();
   startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();

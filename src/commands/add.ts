@@ -43,7 +43,7 @@ export async function add(context: CommandContext): Promise<string> {
     let outcome = await applyFresh(env.netns, env.ifname, policy, log, true);
     if (outcome === 'occupied') {
       // Something is there already: tcqos's own state converges, anyone else's is left alone.
-      const state = await readAttachmentState(env.netns, env.ifname);
+      const state = readAttachmentState(env.netns, env.ifname);
       const foreignQdisc = (policy.egress && foreignRoot(state)) || (policy.ingress && foreignIngress(state));
       await removeAttachment(env.netns, state);
       if (foreignQdisc) {
@@ -66,7 +66,7 @@ export async function add(context: CommandContext): Promise<string> {
  */
 async function applyFresh(netns: string, ifname: string, policy: Policy, log: Logger, firstTry: boolean): Promise<AttachmentPlan | 'occupied'> {
   const ifb = policy.ingress ? ifbName(ifname) : undefined;
-  const prepared = await runInNetns(netns, 'ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
+  const prepared = runInNetns(netns, 'ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
   const listing = parseTcJsonSequence(prepared.stdout).at(-1);
   if (listing === undefined) throw describeToolError(new ToolError(prepared), 'listing the links of the pod netns');
   const links = linksFromJson(listing);
@@ -86,7 +86,7 @@ async function applyFresh(netns: string, ifname: string, policy: Policy, log: Lo
 
   const plan = planAttachment(policy, ifname, iface.mtu);
   const tcScript = script(withInjectedFailure(process.env, setupLines(plan)));
-  const installed = await runInNetns(netns, 'tc', ['-batch', '-'], tcScript);
+  const installed = runInNetns(netns, 'tc', ['-batch', '-'], tcScript);
   if (installed.exitCode !== 0) {
     if (/File exists|Exclusivity flag on/.test(installed.stderr)) return 'occupied';
     await rollBack(netns, ifname, log);
@@ -99,7 +99,7 @@ async function applyFresh(netns: string, ifname: string, policy: Policy, log: Lo
 /** tc -batch is not atomic: remove whatever part of this ADD landed. */
 async function rollBack(netns: string, ifname: string, log: Logger): Promise<void> {
   try {
-    const state = await readAttachmentState(netns, ifname);
+    const state = readAttachmentState(netns, ifname);
     if (hasAnythingOfOurs(state)) await removeAttachment(netns, state);
   } catch (error) {
     log.error({ err: error }, 'rolling back a failed ADD failed too');

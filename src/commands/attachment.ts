@@ -3,7 +3,7 @@
  * installed there, and removing it (never anything tcqos did not install).
  */
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { mustRunInNetns, runInNetns, ToolError } from '../netns/exec.ts';
+import { mustRunInNetns, startInNetns, ToolError } from '../netns/exec.ts';
 import { netnsState } from '../netns/netns-path.ts';
 import { readQdiscsAndIngress, type FilterInfo, type QdiscInfo } from '../netns/observe.ts';
 import { script, teardownLines } from '../plan/batch.ts';
@@ -40,8 +40,8 @@ export interface AttachmentState {
 }
 
 /** One tc process: every device's qdiscs (so which devices exist) and the pod interface's ingress filters. */
-export async function readAttachmentState(netns: string, ifname: string): Promise<AttachmentState> {
-  const { qdiscs, ingressFilters } = await readQdiscsAndIngress(netns, ifname);
+export function readAttachmentState(netns: string, ifname: string): AttachmentState {
+  const { qdiscs, ingressFilters } = readQdiscsAndIngress(netns, ifname);
   const ifb = ifbName(ifname);
   const ingress = qdiscs.find((q) => q.dev === ifname && q.ingress);
   return {
@@ -77,19 +77,31 @@ export function hasAnythingOfOurs(state: AttachmentState): boolean {
 
 /** Removes everything tcqos installed for the attachment; leaves other qdiscs alone. */
 export async function removeAttachment(netns: string, state: AttachmentState): Promise<void> {
-  await Promise.all([removeQdiscs(netns, state), state.ifbExists ? removeIfb(netns, state.ifb) : undefined]);
+  if (state.ifbExists) await removeIfbWhile(netns, state.ifb, () => removeQdiscs(netns, state));
+  else removeQdiscs(netns, state);
 }
 
-/** Deletes the attachment's ifb (its qdiscs go with it); true when it was there. */
-export async function removeIfb(netns: string, ifb: string): Promise<boolean> {
-  const run = await runInNetns(netns, 'ip', ['link', 'del', 'dev', ifb]);
+/**
+ * Deletes the attachment's ifb (its qdiscs go with it) while `meanwhile` runs: the kernel spends
+ * ~15 ms of RCU grace periods on a link deletion, which the other runs overlap. True when the ifb
+ * was there.
+ */
+export async function removeIfbWhile(netns: string, ifb: string, meanwhile: () => void): Promise<boolean> {
+  const deletion = startInNetns(netns, 'ip', ['link', 'del', 'dev', ifb]);
+  try {
+    meanwhile();
+  } catch (error) {
+    await deletion.catch(() => undefined);
+    throw error;
+  }
+  const run = await deletion;
   if (run.exitCode === 0) return true;
   if (/Cannot find device/.test(run.stderr)) return false;
   throw new ToolError(run);
 }
 
 /** tcqos's root qdisc and ingress qdisc on the pod interface. */
-export async function removeQdiscs(netns: string, state: AttachmentState): Promise<void> {
+export function removeQdiscs(netns: string, state: AttachmentState): void {
   const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
-  if (lines.length) await mustRunInNetns(netns, 'tc', ['-batch', '-'], script(lines));
+  if (lines.length) mustRunInNetns(netns, 'tc', ['-batch', '-'], script(lines));
 }

@@ -15,17 +15,18 @@ export async function check(context: CommandContext): Promise<void> {
   logConfigNotes(commandLogger(context, config.settings), config);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
   requireUsableNetns(env.netns);
-  const [state, links] = await Promise.all([readAttachmentState(env.netns, env.ifname), readLinks(env.netns)]);
+  const state = readAttachmentState(env.netns, env.ifname);
+  const links = readLinks(env.netns);
   const iface = links.find((link) => link.name === env.ifname);
   if (!iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
   const plan = planAttachment(policy, env.ifname, iface.mtu);
-  const tree = async (dev: string, present: boolean, root: ObservedTree['qdisc']): Promise<ObservedTree> => {
+  const tree = (dev: string, present: boolean, root: ObservedTree['qdisc']): ObservedTree => {
     const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
     if (!present || !root) return { qdisc: root, leaves, classes: [], filters: [] };
-    const [classes, filters] = await Promise.all([readClasses(env.netns, dev), readFilters(env.netns, dev, 'root')]);
-    return { qdisc: root, leaves, classes, filters };
+    return { qdisc: root, leaves, classes: readClasses(env.netns, dev), filters: readFilters(env.netns, dev, 'root') };
   };
-  const [egress, ingress] = await Promise.all([tree(env.ifname, true, state.root), tree(plan.ifb, state.ifbExists, state.ifbRoot)]);
+  const egress = tree(env.ifname, true, state.root);
+  const ingress = tree(plan.ifb, state.ifbExists, state.ifbRoot);
   const ifb = links.find((link) => link.name === plan.ifb && link.kind === 'ifb');
   const drift = findDrift(plan, { iface, ifb, egress, ingressQdisc: state.ingress, redirects: state.ingressFilters, ingress });
   if (drift.length) {

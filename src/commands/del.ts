@@ -4,7 +4,7 @@ import type { CommandContext } from '../cni/skel.ts';
 import { lockPath, removeStaleLock, withAttachmentLock } from '../netns/lock.ts';
 import { netnsState } from '../netns/netns-path.ts';
 import { ifbName } from '../plan/tree.ts';
-import { readAttachmentState, removeIfb, removeQdiscs, requireUsableNetns } from './attachment.ts';
+import { readAttachmentState, removeIfbWhile, removeQdiscs, requireUsableNetns } from './attachment.ts';
 import { LOCK_TIMEOUT_MS } from './add.ts';
 import { commandLogger, loadConfig } from './config.ts';
 
@@ -28,11 +28,10 @@ export async function del(context: CommandContext): Promise<void> {
   }
   requireUsableNetns(env.netns);
   await withAttachmentLock(lockPath(env.netns, env.ifname), LOCK_TIMEOUT_MS, async () => {
-    // The ifb is tcqos's by its name, and deleting a link is the slow part of DEL (~18 ms of RCU
-    // grace periods): it runs while the qdiscs are read.
+    // The ifb is tcqos's by its name, and deleting a link is the slow part of DEL: it is started
+    // first, and the qdiscs are read and removed while the kernel works on it.
     const ifb = ifbName(env.ifname);
-    const [removedIfb, state] = await Promise.all([removeIfb(env.netns, ifb), readAttachmentState(env.netns, env.ifname)]);
-    await removeQdiscs(env.netns, state);
+    const removedIfb = await removeIfbWhile(env.netns, ifb, () => removeQdiscs(env.netns, readAttachmentState(env.netns, env.ifname)));
     log.info({ removedIfb: removedIfb ? ifb : undefined }, 'shaping removed');
   });
 }

@@ -71,8 +71,8 @@ function list(value: JsonValue | undefined): JsonValue[] {
   return Array.isArray(value) ? value : [value];
 }
 
-export async function readLinks(netns: string): Promise<LinkInfo[]> {
-  const run = await mustRunInNetns(netns, 'ip', ['-j', '-d', 'link', 'show']);
+export function readLinks(netns: string): LinkInfo[] {
+  const run = mustRunInNetns(netns, 'ip', ['-j', '-d', 'link', 'show']);
   return linksFromJson(parseTcJson(run.stdout));
 }
 
@@ -95,9 +95,9 @@ export interface QdiscsAndIngress {
 }
 
 /** All qdiscs of the netns and the ingress filters of `dev`, from one tc process. */
-export async function readQdiscsAndIngress(netns: string, dev: string): Promise<QdiscsAndIngress> {
+export function readQdiscsAndIngress(netns: string, dev: string): QdiscsAndIngress {
   // -force: a missing `dev` fails only the second command, whose output is then simply absent.
-  const run = await runInNetns(netns, 'tc', ['-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
+  const run = runInNetns(netns, 'tc', ['-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
   const [qdiscs, filters] = parseTcJsonSequence(run.stdout);
   if (qdiscs === undefined) throw new ToolError(run);
   return { qdiscs: qdiscsFromJson(qdiscs), ingressFilters: filters === undefined ? [] : filtersFromJson(filters) };
@@ -120,9 +120,9 @@ function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
   });
 }
 
-export async function readFilters(netns: string, dev: string, parent: 'root' | 'ingress'): Promise<FilterInfo[]> {
+export function readFilters(netns: string, dev: string, parent: 'root' | 'ingress'): FilterInfo[] {
   const args = ['-j', 'filter', 'show', 'dev', dev, ...(parent === 'ingress' ? ['ingress'] : [])];
-  const run = await mustRunInNetns(netns, 'tc', args);
+  const run = mustRunInNetns(netns, 'tc', args);
   return filtersFromJson(parseTcJson(run.stdout));
 }
 
@@ -155,8 +155,8 @@ function filtersFromJson(value: JsonValue): FilterInfo[] {
  * iproute2 6.1 prints HTB classes as text even under -j, so classes are read from
  * `tc -d class show`: JSON when tc gives it, otherwise its one-line-per-class text.
  */
-export async function readClasses(netns: string, dev: string): Promise<ClassInfo[]> {
-  const run = await mustRunInNetns(netns, 'tc', ['-j', '-d', 'class', 'show', 'dev', dev]);
+export function readClasses(netns: string, dev: string): ClassInfo[] {
+  const run = mustRunInNetns(netns, 'tc', ['-j', '-d', 'class', 'show', 'dev', dev]);
   const text = run.stdout.trim();
   // Leaf qdiscs such as tbf list pseudo-classes of their own: only HTB's classes are tcqos's.
   if (text.startsWith('[')) return objects(parseTcJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
