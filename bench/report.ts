@@ -1,6 +1,7 @@
 /** Results -> the Markdown that goes into bench/RESULTS.md, with each target's verdict. */
 import type { Results } from './main.ts';
 import type { AccuracyResult } from './sections/accuracy.ts';
+import type { LoadCell } from './sections/load.ts';
 import { SETUP_LABELS, type SetupId } from './lib/setups.ts';
 import { median, min } from './lib/stats.ts';
 
@@ -12,6 +13,8 @@ const TARGET = {
   classShare: 0.03,
   addOverNodeMs: 10,
   firstSecond: 1.1,
+  /** The goal for ping p50 through a saturated 10 Mbit/s class. */
+  loadedDelayAt10Mbit: 5,
 } as const;
 
 const pct = (value: number, digits = 1): string => (Number.isFinite(value) ? `${(value * 100).toFixed(digits)}%` : '–');
@@ -30,7 +33,7 @@ export function report(results: Results): string {
       `BENCH_SECONDS=${s.seconds}, BENCH_LOAD_SECONDS=${s.loadSeconds}, BENCH_LATENCY_RUNS=${s.latencyRuns}, BENCH_SCALE_PODS=${s.scalePods}).`,
     '',
     `Machine: ${m.nproc} CPUs (\`nproc\`), ${m.cpu}, ${m.memGiB} GiB, kernel ${m.kernel}; load average ${m.loadBefore} before, ${m.loadAfter ?? '?'} after ` +
-      `(${m.otherNetns} other network namespaces existed: the machine was shared). TCP congestion control ${s.congestionControl ?? `${m.congestionControl} (the host's default, inherited by the namespaces)`}. ` +
+      `(${m.otherNetns > 0 ? `${m.otherNetns} other network namespaces existed: the machine was shared` : 'no other network namespace existed'}). TCP congestion control ${s.congestionControl ?? `${m.congestionControl} (the host's default, inherited by the namespaces)`}. ` +
       `tcqos ${m.commit}, binary sha256 ${m.binary}…, Node ${m.node} inside dist/tcqos, ` +
       `reference plugin containernetworking-plugins ${m.reference} (\`/usr/lib/cni/bandwidth\`), ${m.iperf3}.`,
   ];
@@ -205,6 +208,7 @@ function loadSection(results: Results, verdicts: string[]): string {
     const worst = Math.max(...cells.filter((c) => c.setup === id).map((c) => c.firstSecond));
     verdicts.push(`First second ≤ ${TARGET.firstSecond}× the limit, ${SETUP_LABELS[id]}: ${over.length ? `${over.length} cells over, worst ${worst.toFixed(2)}×` : `all cells, worst ${worst.toFixed(2)}×`}. ${mark(over.length === 0)}`);
   }
+  for (const id of ['tcqos-macvlan', 'tcqos-veth'] as const) delayVerdict(cells, id, verdicts);
   return [
     '',
     '### Latency under load and the first second',
@@ -214,6 +218,25 @@ function loadSection(results: Results, verdicts: string[]): string {
     '',
     table(['setup', 'burst', 'Mbit/s', 'loaded direction', 'first second', 'after (goodput)', 'ping p50 ms', 'ping max ms', 'pings lost', 'TCP retransmissions'], rows),
   ].join('\n');
+}
+
+/** Ping p50 under load against the reference's in the same cell (burst, rate, direction), and the 10 Mbit/s goal. */
+function delayVerdict(cells: readonly LoadCell[], id: SetupId, verdicts: string[]): void {
+  const pairs = cells
+    .filter((c) => c.setup === id)
+    .map((c) => ({
+      cell: c,
+      reference: cells.find((r) => r.setup === 'ref-veth' && r.mode === c.mode && r.rateMbit === c.rateMbit && r.direction === c.direction),
+    }))
+    .filter((p) => p.reference !== undefined && Number.isFinite(p.cell.pingP50) && Number.isFinite(p.reference.pingP50));
+  if (pairs.length === 0) return;
+  const excess = pairs.map((p) => p.cell.pingP50 - p.reference!.pingP50).filter((d) => d > 0);
+  const at10 = pairs.filter((p) => p.cell.rateMbit === 10).map((p) => p.cell.pingP50);
+  const goal = at10.length ? ` At 10 Mbit/s ${ms(Math.min(...at10))}–${ms(Math.max(...at10))} ms p50 (goal ≤ ${TARGET.loadedDelayAt10Mbit} ms ${mark(Math.max(...at10) <= TARGET.loadedDelayAt10Mbit)}).` : '';
+  verdicts.push(
+    `Delay under load no worse than the reference's, ${SETUP_LABELS[id]}: ${pairs.length - excess.length} of ${pairs.length} cells` +
+      `${excess.length ? ` (worse by at most ${ms(Math.max(...excess))} ms)` : ''}. ${mark(excess.length === 0)}${goal}`,
+  );
 }
 
 function scaleSection(results: Results, verdicts: string[]): string {
