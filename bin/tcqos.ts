@@ -5,6 +5,7 @@ import { readSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { startupSnapshot } from 'node:v8';
 import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
+import { logsWritten } from '../src/log.ts';
 import { main, warmUp } from '../src/main.ts';
 import { warmUpToolRunner } from '../src/netns/exec.ts';
 
@@ -39,23 +40,35 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Writes that must have reached their pipe or file before the process exits. */
+const pendingWrites: Promise<void>[] = [];
+
+function writeFully(stream: NodeJS.WriteStream, text: string): void {
+  // resolves on error too (a runtime that closed its end): there is nobody left to tell
+  pendingWrites.push(new Promise((resolve) => stream.write(text, () => resolve())));
+}
+
+/**
+ * Exits as soon as the output and the logs are out: letting Node wind down on its own (closing
+ * handles, freeing the heap) cost ~2 ms per ADD, measured.
+ */
+async function exitWhenWritten(exitCode: number): Promise<never> {
+  await Promise.all([...pendingWrites, logsWritten()]);
+  process.exit(exitCode);
+}
+
 function run(): void {
   main({
     argv: process.argv.slice(2),
     env: process.env,
     readStdin,
-    writeStdout: (text) => process.stdout.write(text),
-    writeStderr: (text) => process.stderr.write(text),
-  }).then(
-    (exitCode) => {
-      process.exitCode = exitCode;
-    },
-    (error: unknown) => {
-      // main turns every failure into a CNI error; reaching here is a bug, reported without stdout.
-      process.stderr.write(`tcqos: ${String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+    writeStdout: (text) => writeFully(process.stdout, text),
+    writeStderr: (text) => writeFully(process.stderr, text),
+  }).then(exitWhenWritten, (error: unknown) => {
+    // main turns every failure into a CNI error; reaching here is a bug, reported without stdout.
+    writeFully(process.stderr, `tcqos: ${String(error)}\n`);
+    return exitWhenWritten(1);
+  });
 }
 
 if (startupSnapshot.isBuildingSnapshot()) {

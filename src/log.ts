@@ -19,10 +19,17 @@ export interface LogSettings {
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
+/** Every line logged so far, in order: settles once the last one is written (or failed). */
+let written: Promise<void> = Promise.resolve();
+
+/** Resolves when every line logged so far is written, so the process may exit. */
+export function logsWritten(): Promise<void> {
+  return written;
+}
+
 export function createLogger(settings: LogSettings, bindings: Record<string, string>): Logger {
   const threshold = LEVELS.indexOf(settings.logLevel);
   let pino: Promise<PinoLogger> | undefined;
-  let written: Promise<void> = Promise.resolve();
   const open = async (): Promise<PinoLogger> => {
     const load = await import('pino');
     const destination = load.destination({ dest: settings.logFile ?? 2, sync: true, mkdir: true });

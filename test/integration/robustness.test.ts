@@ -8,7 +8,7 @@
  * Namespaces: tqr1-* (faults, 198.18.80.0/24), tqr2-* (the crowd of 20 pods, .81), tqr3-* (soak,
  * .82). The plugin always runs inside a runner namespace.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatReport, leftovers, podLeftovers, runPlugin, runSoak, soakPassed, strayLockFiles, strayProcesses } from '../../bench/soak.ts';
@@ -158,6 +158,20 @@ describe('hostile CNI_NETNS, CNI_IFNAME and stdin against real namespaces', () =
       expect((await call('DEL', { policy: egressOnly })).exitCode).toBe(0);
       await expectClean();
     }
+  });
+
+  it('the logFile gets one line per ADD and DEL, naming the command and its outcome', async () => {
+    // the plugin exits as soon as its result and its logs are out (bin/tcqos.ts): nothing may be lost
+    const logFile = `${tmp}/logs/tcqos.log`;
+    const logged = { ...egressOnly, logFile, logLevel: 'info' };
+    expect((await call('ADD', { policy: logged })).exitCode).toBe(0);
+    expect((await call('DEL', { policy: logged })).exitCode).toBe(0);
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((line) => [line['command'], line['msg']])).toEqual([
+      ['ADD', 'shaping installed'],
+      ['DEL', 'shaping removed'],
+    ]);
+    await expectClean();
   });
 
   it('stdin over 1 MiB through the real binary is code 6, one JSON document, nothing applied', async () => {
