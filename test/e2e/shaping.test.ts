@@ -72,23 +72,19 @@ describe('macvlan + host-local → tcqos (cniVersion 1.0.0): the class tree, mea
     if (pod) await driver.call('del', list, netnsPath(pod), 'eth0', id);
   });
 
-  it('egress: 40 Mbit/s to the db peer and 10 Mbit/s to the other, both at once', async () => {
-    const [db, other] = await Promise.all([
-      goodputMbit({ podNetns: pod, peerNetns: dbPeer, peerAddress: DB, port: 5721, direction: 'egress' }),
-      goodputMbit({ podNetns: pod, peerNetns: otherPeer, peerAddress: OTHER, port: 5722, direction: 'egress' }),
-    ]);
-    expectShapedTo('macvlan egress, db class', db, 40);
-    expectShapedTo('macvlan egress, default class', other, 10);
-  });
-
-  it('ingress: 40 Mbit/s from the db peer and 10 Mbit/s from the other, both at once', async () => {
-    const [db, other] = await Promise.all([
-      goodputMbit({ podNetns: pod, peerNetns: dbPeer, peerAddress: DB, port: 5723, direction: 'ingress' }),
-      goodputMbit({ podNetns: pod, peerNetns: otherPeer, peerAddress: OTHER, port: 5724, direction: 'ingress' }),
-    ]);
-    expectShapedTo('macvlan ingress, db class', db, 40);
-    expectShapedTo('macvlan ingress, default class', other, 10);
-  });
+  for (const [direction, port, peers] of [
+    ['egress', 5721, 'to the db peer and 10 Mbit/s to the other'],
+    ['ingress', 5723, 'from the db peer and 10 Mbit/s from the other'],
+  ] as const) {
+    it(`${direction}: 40 Mbit/s ${peers}, both at once`, async () => {
+      const [db, other] = await Promise.all([
+        goodputMbit({ podNetns: pod, peerNetns: dbPeer, peerAddress: DB, port, direction }),
+        goodputMbit({ podNetns: pod, peerNetns: otherPeer, peerAddress: OTHER, port: port + 1, direction }),
+      ]);
+      expectShapedTo(`macvlan ${direction}, db class`, db, 40);
+      expectShapedTo(`macvlan ${direction}, default class`, other, 10);
+    });
+  }
 
   it('the shaping survives a CHECK and DEL removes it with the interface', async () => {
     await driver.must('check', list, netnsPath(pod), 'eth0', id);

@@ -88,23 +88,19 @@ describe('a pod with eth0 (ptp, static limits) and net1 (macvlan, runtime limits
     await driver.must('check', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
   });
 
-  it('egress: 20 Mbit/s on eth0 and 10 Mbit/s on net1, both at once', async () => {
-    const [eth0, net1] = await Promise.all([
-      goodputMbit({ podNetns: pod, peerNetns: runner, peerAddress: ETH0_GATEWAY, port: 5741, direction: 'egress' }),
-      goodputMbit({ podNetns: pod, peerNetns: peer, peerAddress: NET1_PEER, port: 5742, direction: 'egress' }),
-    ]);
-    expectShapedTo('two networks, eth0 (ptp) egress', eth0, 20);
-    expectShapedTo('two networks, net1 (macvlan) egress', net1, 10);
-  });
-
-  it('ingress: 20 Mbit/s on eth0 and 10 Mbit/s on net1, both at once', async () => {
-    const [eth0, net1] = await Promise.all([
-      goodputMbit({ podNetns: pod, peerNetns: runner, peerAddress: ETH0_GATEWAY, port: 5743, direction: 'ingress' }),
-      goodputMbit({ podNetns: pod, peerNetns: peer, peerAddress: NET1_PEER, port: 5744, direction: 'ingress' }),
-    ]);
-    expectShapedTo('two networks, eth0 (ptp) ingress', eth0, 20);
-    expectShapedTo('two networks, net1 (macvlan) ingress', net1, 10);
-  });
+  for (const [direction, port] of [
+    ['egress', 5741],
+    ['ingress', 5743],
+  ] as const) {
+    it(`${direction}: 20 Mbit/s on eth0 and 10 Mbit/s on net1, both at once`, async () => {
+      const [eth0, net1] = await Promise.all([
+        goodputMbit({ podNetns: pod, peerNetns: runner, peerAddress: ETH0_GATEWAY, port, direction }),
+        goodputMbit({ podNetns: pod, peerNetns: peer, peerAddress: NET1_PEER, port: port + 1, direction }),
+      ]);
+      expectShapedTo(`two networks, eth0 (ptp) ${direction}`, eth0, 20);
+      expectShapedTo(`two networks, net1 (macvlan) ${direction}`, net1, 10);
+    });
+  }
 
   it('DEL of net1 leaves eth0 shaped; DEL of eth0 leaves an empty pod', async () => {
     const eth0Ifb = await ingressRedirect(pod, 'eth0');
