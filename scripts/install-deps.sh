@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a fresh Debian machine, and nothing twice:
 # Debian packages (iproute2, util-linux, iperf3, the reference CNI plugins, Go + libcni source for
-# the e2e driver, hyperfine for benchmarks) and the npm dependencies (npm ci).
+# the e2e driver, hyperfine for benchmarks; containerd + runc and a static libc for the pod
+# sandbox tests; Prometheus and node_exporter for the metrics tests; buildah + podman for the
+# image) and the npm dependencies (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,15 @@ need go golang-go
 need /usr/share/gocode/src/github.com/containernetworking/cni/libcni golang-github-appc-cni-dev
 need /usr/lib/cni/macvlan containernetworking-plugins
 need /usr/lib/cni/host-local containernetworking-plugins
+need containerd containerd
+need runc runc
+need /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
+need gcc gcc
+need prometheus prometheus
+need promtool prometheus
+need prometheus-node-exporter prometheus-node-exporter
+need buildah buildah
+need podman podman
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
