@@ -1,13 +1,14 @@
 /**
- * The executable's entry. Runtimes call it with no arguments: then it is a CNI plugin. With a
- * subcommand it is the operator's tool (`tcqos version` now; `tcqos stats` and `tcqos update`
- * have their place here).
+ * The executable's entry. Runtimes call it with no arguments (or with CNI_COMMAND set): then it is
+ * a CNI plugin. With a subcommand it is the operator's tool and the node agent.
  */
 import { runCni, type ProcessIo } from './cni/skel.ts';
 import { SUPPORTED_VERSIONS } from './cni/version.ts';
 import { tcqosCommands } from './commands/index.ts';
 import { IMPLICIT_DEFAULT_CLASS } from './config/normalize.ts';
 import { validateConfig } from './config/validate-config.generated.js';
+import { runOperatorCommand, type OperatorIo } from './operator/cli.ts';
+import { OPERATOR_COMMANDS } from './operator/commands.ts';
 import { setupLines } from './plan/batch.ts';
 import { planAttachment } from './plan/tree.ts';
 
@@ -15,8 +16,9 @@ export const TCQOS_VERSION = '0.1.0';
 
 const USAGE = `tcqos ${TCQOS_VERSION}: a chained CNI plugin shaping pod bandwidth with HTB inside the pod netns.
 Runtimes call it with CNI_COMMAND set (ADD, DEL, CHECK, VERSION, STATUS, GC; CNI ${SUPPORTED_VERSIONS.join(', ')}).
-Operator commands:
-  tcqos version     print the version
+Operator commands (tcqos COMMAND --help for each):
+${OPERATOR_COMMANDS.map((entry) => `  ${entry.name.padEnd(10)} ${entry.summary}`).join('\n')}
+  ${'version'.padEnd(10)} print the version
 `;
 
 /**
@@ -35,13 +37,19 @@ export function warmUp(): void {
   setupLines(planAttachment({ egress: direction, ingress: direction }, 'eth0', 1500));
 }
 
-export async function main(io: ProcessIo & { argv: readonly string[]; writeStderr(text: string): void }): Promise<number> {
-  const [subcommand] = io.argv;
+export async function main(io: ProcessIo & OperatorIo & { argv: readonly string[] }): Promise<number> {
+  const [subcommand, ...rest] = io.argv;
   if (subcommand === undefined || io.env['CNI_COMMAND'] !== undefined) return runCni(io, tcqosCommands);
   if (subcommand === 'version' || subcommand === '--version') {
     io.writeStdout(`tcqos ${TCQOS_VERSION}\n`);
     return 0;
   }
-  io.writeStderr(USAGE);
-  return subcommand === 'help' || subcommand === '--help' ? 0 : 2;
+  const entry = OPERATOR_COMMANDS.find((candidate) => candidate.name === subcommand);
+  if (entry) return runOperatorCommand(await entry.load(), rest, io);
+  if (subcommand === 'help' || subcommand === '--help') {
+    io.writeStdout(USAGE);
+    return 0;
+  }
+  io.writeStderr(`tcqos: unknown command ${JSON.stringify(subcommand)}\n${USAGE}`);
+  return 2;
 }
