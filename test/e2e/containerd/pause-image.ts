@@ -12,6 +12,8 @@ import { tarArchive, type TarFile } from './tar.ts';
 const PAUSE_SOURCE = fileURLToPath(new URL('pause.c', import.meta.url));
 
 export const PAUSE_IMAGE = 'tqctr.local/pause:1';
+/** The OCI name of this machine's architecture (containerd imports only the host's platform). */
+const ARCHITECTURE = process.arch === 'x64' ? 'amd64' : process.arch;
 
 interface Blob {
   readonly mediaType: string;
@@ -46,7 +48,7 @@ export async function buildPauseArchive(dir: string): Promise<string> {
     blobs,
     'application/vnd.oci.image.config.v1+json',
     json({
-      architecture: 'amd64',
+      architecture: ARCHITECTURE,
       os: 'linux',
       config: { Entrypoint: ['/pause'] },
       rootfs: { type: 'layers', diff_ids: [layerBlob.digest] }, // uncompressed: the diff id is the blob's digest
@@ -59,7 +61,7 @@ export async function buildPauseArchive(dir: string): Promise<string> {
   );
   const index = {
     schemaVersion: 2,
-    manifests: [{ ...manifest, platform: { architecture: 'amd64', os: 'linux' }, annotations: { 'io.containerd.image.name': PAUSE_IMAGE } }],
+    manifests: [{ ...manifest, platform: { architecture: ARCHITECTURE, os: 'linux' }, annotations: { 'io.containerd.image.name': PAUSE_IMAGE } }],
   };
   const archive = join(dir, 'pause-image.tar');
   writeFileSync(
