@@ -1,0 +1,191 @@
+/**
+ * The manifests in deploy/ against the Kubernetes schemas (kubernetes-models), against each other
+ * (names they refer to), and against the binary: every container command line must parse with the
+ * flags of the subcommand it names, exactly as `tcqos` would parse it.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { dumpYaml, loadYaml } from '@kubernetes/client-node';
+import { load, loadAll } from 'js-yaml';
+import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1';
+import { ClusterRole, ClusterRoleBinding, type IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Namespace, ServiceAccount, type IConfigMap } from 'kubernetes-models/v1';
+import type { IContainer, IVolume } from 'kubernetes-models/v1';
+import { describe, expect, it } from 'vitest';
+import { OPERATOR_COMMANDS } from '../../src/operator/commands.ts';
+
+const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
+/** Where the image puts the binary (scripts/build-image.sh, deploy/Containerfile). */
+const ENTRYPOINT = '/usr/bin/tcqos';
+const { version: VERSION } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+interface Manifest {
+  readonly file: string;
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string };
+  readonly [key: string]: unknown;
+}
+
+/** The files `kubectl apply -f deploy/` reads: *.yaml, *.yml and *.json directly in deploy/. */
+const manifests: Manifest[] = readdirSync(DEPLOY)
+  .filter((name) => /\.(ya?ml|json)$/.test(name))
+  .sort()
+  .flatMap((file) => loadAll(readFileSync(join(DEPLOY, file), 'utf8')).filter((doc) => doc !== null).map((doc) => ({ ...(doc as object), file }) as Manifest));
+
+const MODELS: Readonly<Record<string, { new (data: never): { validate(): void } }>> = {
+  'v1/Namespace': Namespace,
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/ConfigMap': ConfigMap,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'apps/v1/DaemonSet': DaemonSet,
+};
+
+function withoutFile(manifest: Manifest): Record<string, unknown> {
+  const { file: _file, ...object } = manifest;
+  return object;
+}
+
+function only<T>(kind: string): T & Manifest {
+  const found = manifests.filter((manifest) => manifest.kind === kind);
+  expect(found, kind).toHaveLength(1);
+  return found[0] as T & Manifest;
+}
+
+/**
+ * Fields the Kubernetes API does not define. kubernetes-models' validation ignores them; the
+ * official client's typed round trip drops them, so what it loses is what a typo would be.
+ */
+function unknownFields(raw: unknown, known: unknown, path: string): string[] {
+  if (Array.isArray(raw)) return raw.flatMap((item, index) => unknownFields(item, (known as unknown[] | undefined)?.[index], `${path}[${index}]`));
+  if (typeof raw !== 'object' || raw === null) return [];
+  const knownObject = (known ?? {}) as Record<string, unknown>;
+  return Object.entries(raw).flatMap(([key, value]) =>
+    key in knownObject ? unknownFields(value, knownObject[key], `${path}.${key}`) : [`${path}.${key}`],
+  );
+}
+
+const daemonSet = () => only<IDaemonSet>('DaemonSet');
+const podSpec = () => daemonSet().spec!.template.spec!;
+const containers = () => [...(podSpec().initContainers ?? []), ...podSpec().containers];
+
+function volumeAt(container: IContainer, path: string): IVolume {
+  const mount = container.volumeMounts?.find((candidate) => path === candidate.mountPath || path.startsWith(`${candidate.mountPath}/`));
+  expect(mount, `${container.name}: ${path} is on no volumeMount`).toBeDefined();
+  const volume = podSpec().volumes?.find((candidate) => candidate.name === mount!.name);
+  expect(volume, `${container.name}: no volume ${mount!.name}`).toBeDefined();
+  return volume!;
+}
+
+describe('deploy/ manifests', () => {
+  it('are the kinds tcqos needs, each valid against its Kubernetes schema', () => {
+    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+    for (const manifest of manifests) {
+      const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
+      expect(Model, `${manifest.file}: no model for ${manifest.apiVersion} ${manifest.kind}`).toBeDefined();
+      expect(() => new Model!(withoutFile(manifest) as never).validate(), `${manifest.file}: ${manifest.kind} ${manifest.metadata.name}`).not.toThrow();
+    }
+  });
+
+  it('use no field the Kubernetes API does not define', () => {
+    for (const manifest of manifests) {
+      const object = withoutFile(manifest);
+      const typed = load(dumpYaml(loadYaml(JSON.stringify(object))));
+      expect(unknownFields(object, typed, `${manifest.kind}/${manifest.metadata.name}`)).toEqual([]);
+    }
+  });
+
+  it('create the namespace before anything in it, and refer only to objects they define', () => {
+    const namespace = only<object>('Namespace').metadata.name;
+    const namespaced = manifests.filter((manifest) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(manifest.kind));
+    for (const manifest of namespaced) expect(manifest.metadata.namespace, `${manifest.kind} ${manifest.metadata.name}`).toBe(namespace);
+    expect(manifests[0]?.kind).toBe('Namespace');
+
+    const binding = only<IClusterRoleBinding>('ClusterRoleBinding');
+    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: only<object>('ClusterRole').metadata.name });
+    const account = only<object>('ServiceAccount').metadata;
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.name, namespace }]);
+    expect(podSpec().serviceAccountName).toBe(account.name);
+
+    const configMap = only<IConfigMap>('ConfigMap');
+    const configMapVolumes = (podSpec().volumes ?? []).filter((volume) => volume.configMap);
+    for (const volume of configMapVolumes) expect(volume.configMap?.name).toBe(configMap.metadata.name);
+    for (const container of containers()) {
+      for (const mount of container.volumeMounts ?? []) expect(podSpec().volumes?.map((volume) => volume.name), container.name).toContain(mount.name);
+    }
+  });
+
+  it('grant the agent what it calls: pods get/list/watch, events create', () => {
+    const rules = only<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>('ClusterRole').rules;
+    const allowed = (resource: string, verb: string) => rules.some((rule) => rule.apiGroups.includes('') && rule.resources.includes(resource) && rule.verbs.includes(verb));
+    for (const verb of ['get', 'list', 'watch']) expect(allowed('pods', verb), `pods ${verb}`).toBe(true);
+    expect(allowed('events', 'create')).toBe(true);
+  });
+
+  it("run the image's binary at this version", () => {
+    for (const container of containers()) {
+      expect(container.image, container.name).toBe(`localhost/tcqos:${VERSION}`);
+      expect(container.command?.[0], container.name).toBe(ENTRYPOINT);
+    }
+    expect(readFileSync(join(DEPLOY, 'Containerfile'), 'utf8')).toContain(`ENTRYPOINT ["${ENTRYPOINT}"]`);
+  });
+
+  it('give each container a command line the binary accepts: a real subcommand and its flags', async () => {
+    const commandLines = containers().map((container) => [container.name, container.command?.slice(1).join(' ')]);
+    expect(commandLines).toEqual([
+      ['install', expect.stringMatching(/^install /)],
+      ['agent', expect.stringMatching(/^agent /)],
+    ]);
+    for (const container of containers()) {
+      const [, name, ...args] = container.command ?? [];
+      const entry = OPERATOR_COMMANDS.find((candidate) => candidate.name === name);
+      expect(entry, `${container.name}: tcqos has no subcommand ${JSON.stringify(name)}`).toBeDefined();
+      const command = await entry!.load();
+      // $(VAR) is expanded by the kubelet only when the container defines VAR; otherwise it stays literal
+      for (const reference of args.join(' ').matchAll(/\$\((\w+)\)/g)) {
+        expect(container.env?.map((variable) => variable.name), `${container.name}: $(${reference[1]})`).toContain(reference[1]);
+      }
+      const parsed = parseArgs({ args, options: command.options, strict: true, allowPositionals: command.allowPositionals ?? false });
+      // a path the command reads or writes must be inside the container (on a volume), not in the image
+      for (const value of Object.values(parsed.values).flat()) {
+        if (typeof value === 'string' && value.startsWith('/')) volumeAt(container, value);
+      }
+    }
+  });
+
+  it("install into the host's CNI dirs and let the agent read its settings from the ConfigMap", () => {
+    const [install, agent] = containers();
+    const flag = (container: IContainer | undefined, name: string) => container?.command?.[container.command.indexOf(`--${name}`) + 1] ?? '';
+    expect(volumeAt(install!, flag(install, 'bin-dir')).hostPath?.path).toBe('/opt/cni/bin');
+    expect(volumeAt(install!, flag(install, 'conf-dir')).hostPath?.path).toBe('/etc/cni/net.d');
+
+    const settings = flag(agent, 'settings');
+    const volume = volumeAt(agent!, settings);
+    const mount = agent!.volumeMounts!.find((candidate) => candidate.name === volume.name)!;
+    const key = settings.slice(mount.mountPath.length + 1);
+    const data = only<IConfigMap>('ConfigMap').data ?? {};
+    expect(Object.keys(data)).toContain(key);
+    expect(() => JSON.parse(data[key]!) as unknown).not.toThrow();
+
+    const port = Number(flag(agent, 'listen').split(':').at(-1));
+    expect(agent!.ports?.map((candidate) => candidate.containerPort)).toEqual([port]);
+    for (const probe of [agent!.readinessProbe, agent!.livenessProbe]) expect(probe?.httpGet?.path).toBe('/healthz');
+  });
+
+  it('mount the netns directories so that namespaces created later show up in the agent', () => {
+    const agent = containers()[1]!;
+    for (const path of ['/run/netns', '/var/run/netns']) {
+      const mount = agent.volumeMounts?.find((candidate) => candidate.mountPath === path);
+      expect(mount?.mountPropagation, path).toBe('HostToContainer');
+      expect(volumeAt(agent, path).hostPath?.path).toBe(path);
+    }
+    expect(volumeAt(agent, '/run/tcqos').hostPath?.path).toBe('/run/tcqos');
+    expect(podSpec().hostNetwork).toBe(true);
+    expect(agent.securityContext?.privileged).toBe(false);
+    expect(agent.securityContext?.capabilities?.add?.slice().sort()).toEqual(['NET_ADMIN', 'SYS_ADMIN']);
+    expect(agent.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+  });
+});
