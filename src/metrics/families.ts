@@ -11,7 +11,7 @@
  * link's Mbit/s into `node_network_speed_bytes`), and so `rate(tcqos_class_bytes_total[1m]) /
  * tcqos_class_rate_bytes_per_second` is a class's use of its guarantee with no factor 8 to remember.
  */
-import type { AttachmentStats, ClassStats, DirectionStats } from './attachment-stats.ts';
+import type { AttachmentStats, ClassStats, DirectionStats } from '../attachment/stats.ts';
 
 export type LabelName = 'container_id' | 'interface' | 'direction' | 'class' | 'pod_namespace' | 'pod';
 export type Labels = Readonly<Partial<Record<LabelName, string>>>;

@@ -3,7 +3,7 @@
  * the agent reach this module (lazily): the CNI path never loads prom-client.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { AttachmentStats } from './attachment-stats.ts';
+import type { AttachmentStats } from '../attachment/stats.ts';
 import { FAMILIES, type Family, type LabelName } from './families.ts';
 
 /** The Content-Type of what `registry.metrics()` returns (text format 0.0.4). */

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttachmentStats, ClassStats, DirectionStats } from '../../src/metrics/attachment-stats.ts';
+import type { AttachmentStats, ClassStats, DirectionStats } from '../../src/attachment/stats.ts';
 import { renderStats } from '../../src/metrics/prometheus.ts';
 import { atomicWriteFile } from '../../src/metrics/textfile.ts';
 import { parseExposition, startNodeExporter, startPrometheus, type NodeExporter, type PrometheusServer, type Series } from '../helpers/prometheus.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AttachmentStats, ClassStats, DirectionStats } from '../../src/metrics/attachment-stats.ts';
+import type { AttachmentStats, ClassStats, DirectionStats } from '../../src/attachment/stats.ts';
 import { registerAttachmentMetrics, renderStats } from '../../src/metrics/prometheus.ts';
 import { atomicWriteFile } from '../../src/metrics/textfile.ts';
 import { parseExposition, PROMTOOL, type ExposedFamily, type Series } from '../helpers/prometheus.ts';
