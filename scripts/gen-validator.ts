@@ -1,15 +1,21 @@
-// Compiles the config schema into standalone validation code (run at build time, by Node 24).
+// Compiles the schemas into standalone validation code (run at build time, by Node 24).
 import { writeFileSync } from 'node:fs';
 import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
-import { configSchema } from '../src/config/schema.ts';
+import { configSchema, policyAnnotationSchema, runtimeBandwidthSchema } from '../src/config/schema.ts';
 
 const ajv = new Ajv.default({ code: { source: true, esm: true }, allErrors: true, strict: true, allowUnionTypes: true });
 ajv.addSchema(configSchema);
+ajv.addSchema(policyAnnotationSchema);
+ajv.addSchema(runtimeBandwidthSchema);
 // ajv's ESM output still `require`s its string-length helper; make that an import (whose default
 // export is the function under vitest and the module object under esbuild).
 const source = standaloneCode
-  .default(ajv, { validateConfig: 'tcqos-config' })
+  .default(ajv, {
+    validateConfig: configSchema.$id,
+    validatePolicyAnnotation: policyAnnotationSchema.$id,
+    validateRuntimeBandwidth: runtimeBandwidthSchema.$id,
+  })
   .replace(/require\("ajv\/dist\/runtime\/ucs2length"\)\.default/g, '(ucs2length.default ?? ucs2length)');
 const header = 'import ucs2length from "ajv/dist/runtime/ucs2length.js";';
 const target = new URL('../src/config/validate-config.generated.js', import.meta.url);

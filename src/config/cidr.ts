@@ -2,6 +2,8 @@
  * Peer CIDRs: parsed with ip-num into the network address and prefix that u32 filters match on.
  * ip-num takes ~10 ms to load, so it is loaded (loadCidrSupport) only for configs that list CIDRs.
  */
+import { atField } from './errors.ts';
+
 type IpNum = typeof import('ip-num');
 let ipNum: IpNum | undefined;
 
@@ -43,4 +45,9 @@ export function parseCidr(text: string): Cidr {
   const range = IPv4CidrRange.fromCidr(withPrefix);
   const prefix = Number(range.cidrPrefix.getValue());
   return { family: 4, network: range.getFirst().getValue(), prefix, text: `${range.getFirst().toString()}/${prefix}` };
+}
+
+/** A list of CIDRs from the field `field`; a bad one is named by its index. */
+export function parseCidrList(field: string, list: readonly string[]): Cidr[] {
+  return list.map((text, index) => atField(`${field}[${index}]`, () => parseCidr(text)));
 }

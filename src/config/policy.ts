@@ -6,6 +6,11 @@ export const DIRECTIONS: readonly Direction[] = ['egress', 'ingress'];
 
 export type Protocol = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6';
 
+/** Name of the class that unshapedSubnets / shapedSubnets send unshaped traffic to. */
+export const UNSHAPED_CLASS = 'unshaped';
+/** Name of the class that holds unmatched traffic when the config names none. */
+export const IMPLICIT_DEFAULT_CLASS = 'default';
+
 export interface ClassPolicy {
   readonly name: string;
   /** Guaranteed rate, bits per second. */
@@ -44,9 +49,65 @@ export interface Policy {
   readonly ingress?: DirectionPolicy;
 }
 
+/** The node's link to the outside: what the whole node may send (bit/s), shared by its pods. */
+export interface Uplink {
+  readonly name: string;
+  readonly capacity: number;
+}
+
 export interface Settings {
   readonly logFile?: string;
   readonly logLevel: string;
+  readonly stateDir?: string;
+  readonly uplink?: Uplink;
+}
+
+/** Which input decided a direction's values in force ('operator': set live by `tcqos update`). */
+export type PolicySource = 'config' | 'runtime' | 'annotation' | 'operator';
+
+/**
+ * What decides a pod's policy, raw: the admin's conflist entry (the caps), the runtime's
+ * bandwidth values (runtimeConfig.bandwidth at ADD; built from the kubernetes.io/*-bandwidth
+ * annotations by the agent), and the pod's annotations (tcqos.io/policy, tcqos.io/policy.<network>).
+ */
+export interface PolicyInputs {
+  /** The conflist's tcqos entry. Its runtimeConfig is read only for what `runtime` / `annotations` leave out. */
+  readonly config: Record<string, unknown>;
+  /** runtimeConfig.bandwidth, raw (Go-cased keys as containerd sends them are fine). */
+  readonly runtime?: Record<string, unknown>;
+  /** The pod's annotations, all of them: only tcqos.io/policy and tcqos.io/policy.<network name> are read. */
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export interface DerivedPolicy {
+  /** The admin's static policy alone. */
+  readonly caps: Policy;
+  /** In force: the caps, replaced by the annotation's tree fitted under them, tightened by the runtime's values. */
+  readonly policy: Policy;
+  /** Which input decided each direction of `policy`. */
+  readonly sources: { readonly egress?: PolicySource; readonly ingress?: PolicySource };
+  readonly settings: Settings;
+  /** Only what a user can fix (renamed keys, ignored values). */
+  readonly warnings: readonly string[];
+  /** Expected adjustments, worth an info line (runtime bursts clamped, values fitted under the cap). */
+  readonly notices: readonly string[];
+}
+
+/** A Policy as plain JSON (a registry record, an operator's output): CIDRs as their canonical text. */
+export interface MatchRuleJson {
+  readonly className: string;
+  readonly peers: readonly string[];
+  readonly protocol?: Protocol;
+  readonly ports: readonly number[];
+}
+
+export interface DirectionPolicyJson extends Omit<DirectionPolicy, 'rules'> {
+  readonly rules: readonly MatchRuleJson[];
+}
+
+export interface PolicyJson {
+  readonly egress?: DirectionPolicyJson;
+  readonly ingress?: DirectionPolicyJson;
 }
 
 export function isEmptyPolicy(policy: Policy): boolean {

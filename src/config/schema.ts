@@ -1,8 +1,11 @@
 /**
- * The JSON Schema of a tcqos network configuration. ajv compiles it at build time
- * (scripts/gen-validator.ts) into standalone code, so no schema is compiled when a pod starts.
- * Units are checked by the normaliser (units.ts), which names the field in its message.
+ * The JSON Schemas tcqos reads: the network configuration, the tcqos.io/policy annotation (the
+ * same direction schema, so an annotation is checked by the same rules with the same messages)
+ * and the runtime's bandwidth object. ajv compiles them at build time (scripts/gen-validator.ts)
+ * into standalone code, so no schema is compiled when a pod starts. Units are checked by the
+ * normaliser (units.ts), which names the field in its message.
  */
+import { IFNAME_PATTERN } from './names.ts';
 import { LIMITS } from './units.ts';
 
 const rate = { type: ['integer', 'string'], maxLength: 32 };
@@ -10,6 +13,11 @@ const size = { type: ['integer', 'string'], maxLength: 32 };
 /** The reference plugin's keys are unsigned integers (bits/s and bits). */
 const referenceNumber = { type: 'integer', minimum: 0 };
 const cidrList = { type: 'array', maxItems: LIMITS.maxPeersPerClass, items: { type: 'string', maxLength: 64 } };
+/** A file or directory on the node: absolute (whether it is under /proc, /sys or /dev is checked in settings.ts). */
+const absolutePath = { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/' };
+
+/** containerd and CRI-O hand every pod annotation to a plugin that declares this capability. */
+export const POD_ANNOTATIONS_KEY = 'io.kubernetes.cri.pod-annotations';
 
 const referenceBandwidth = {
   type: 'object',
@@ -46,6 +54,7 @@ const shapedClass = {
   dependencies: { ports: ['protocol'] },
 };
 
+/** One direction's class tree: in the conflist (the admin's cap) and in the tcqos.io/policy annotation. */
 const direction = {
   type: 'object',
   additionalProperties: false,
@@ -77,7 +86,10 @@ export const configSchema = {
     prevResult: { type: 'object' },
     runtimeConfig: {
       type: 'object',
-      properties: { bandwidth: referenceBandwidth },
+      properties: {
+        bandwidth: referenceBandwidth,
+        [POD_ANNOTATIONS_KEY]: { type: 'object', additionalProperties: { type: 'string' } },
+      },
     },
     // The reference bandwidth plugin's keys, so its users only change `type`.
     ...referenceBandwidth.properties,
@@ -85,7 +97,25 @@ export const configSchema = {
     egress: direction,
     ingress: direction,
     maxBurst: size,
-    logFile: { type: 'string', minLength: 2, maxLength: 4096, pattern: '^/' },
+    logFile: absolutePath,
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    stateDir: absolutePath,
+    uplink: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['name', 'capacity'],
+      properties: { name: { type: 'string', pattern: IFNAME_PATTERN.source }, capacity: rate },
+    },
   },
 } as const;
+
+/** The tcqos.io/policy annotation: the conflist's directions, nothing else. */
+export const policyAnnotationSchema = {
+  $id: 'tcqos-policy-annotation',
+  type: 'object',
+  additionalProperties: false,
+  properties: { egress: direction, ingress: direction },
+} as const;
+
+/** runtimeConfig.bandwidth when it comes apart from the configuration (the agent, a registry record). */
+export const runtimeBandwidthSchema = { $id: 'tcqos-runtime-bandwidth', ...referenceBandwidth } as const;
