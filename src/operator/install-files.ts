@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -15,12 +15,24 @@ export interface FileOwnership {
   readonly gid: number;
 }
 
+const TEMPORARY_MARK = '.tcqos-tmp.';
+
 /**
  * A name in `path`'s directory that no runtime loads: libcni reads every *.conf, *.conflist and
  * *.json (dot files included), and a plugin is looked up by its exact type name.
  */
 export function temporaryPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tcqos-tmp.${process.pid}.${randomBytes(4).toString('hex')}`);
+  return join(dirname(path), `.${basename(path)}${TEMPORARY_MARK}${process.pid}.${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Removes what an install killed halfway left in `directory` (an init container out of memory is
+ * restarted, and every try would leave a copy of a 100 MB binary). One install runs per node at a
+ * time (the DaemonSet's pod), so any temporary file found is a leftover.
+ */
+export async function removeLeftovers(directory: string): Promise<void> {
+  const leftovers = (await readdir(directory)).filter((name) => name.startsWith('.') && name.includes(TEMPORARY_MARK));
+  await Promise.all(leftovers.map((name) => unlink(join(directory, name)).catch(() => undefined)));
 }
 
 /** Writes `data` to `path` whole or not at all, with the given mode (and owner, when it differs). */

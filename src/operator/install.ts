@@ -8,6 +8,7 @@ import { isSea } from 'node:sea';
 import { OperatorError, UsageError, type OperatorCommand, type OptionValues } from './cli.ts';
 import { installBinary, PLUGIN_FILE, removeBinary } from './install-binary.ts';
 import { applyInstallStep, BACKUP_SUFFIX, planInstall, uninstallConflists } from './install-conflists.ts';
+import { removeLeftovers } from './install-files.ts';
 
 const INSTALL_USAGE = `Usage: tcqos install --bin-dir DIR --conf-dir DIR [--network NAME]... [--source FILE] [--dry-run]
 
@@ -78,6 +79,7 @@ export const installCommand: OperatorCommand = {
     if (!plan.steps.some((step) => step.chained)) {
       throw refuse(`no conflist in ${confDir} can take tcqos (is the network plugin installed yet?)`);
     }
+    if (!dryRun) await Promise.all([removeLeftovers(binDir), removeLeftovers(confDir)]);
     // The binary first: a conflist must never name a plugin that is not there or cannot run.
     const binary = await installBinary(source, binDir, dryRun);
     report(binary.path, `${binary.status} (${binary.version})`);

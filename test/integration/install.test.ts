@@ -170,6 +170,14 @@ describe('tcqos install', () => {
     expect(conflist('20-bridge.conflist').plugins.at(-1)).toEqual({ type: 'tcqos', capabilities: CAPABILITIES });
   });
 
+  it('removes the temporary copies an interrupted install left behind', async () => {
+    const leftovers = [join(binDir, '.tcqos.tcqos-tmp.1.0a1b2c3d'), join(confDir, '.20-bridge.conflist.tcqos-tmp.1.0a1b2c3d')];
+    for (const path of leftovers) writeFileSync(path, 'half a copy');
+    expect((await install()).exitCode).toBe(0);
+    expect(readdirSync(binDir)).toEqual(['tcqos']);
+    expect(readdirSync(confDir).filter((name) => name.startsWith('.'))).toEqual([]);
+  });
+
   it('--dry-run says what it would do and writes nothing', async () => {
     const before = snapshot(confDir);
     const result = await install('--dry-run');
