@@ -148,7 +148,12 @@ describe('deploy/ manifests', () => {
       for (const reference of args.join(' ').matchAll(/\$\((\w+)\)/g)) {
         expect(container.env?.map((variable) => variable.name), `${container.name}: $(${reference[1]})`).toContain(reference[1]);
       }
-      const parsed = parseArgs({ args, options: command.options, strict: true, allowPositionals: command.allowPositionals ?? false });
+      let parsed;
+      try {
+        parsed = parseArgs({ args, options: command.options, strict: true, allowPositionals: command.allowPositionals ?? false });
+      } catch (error) {
+        throw new Error(`${container.name}: "tcqos ${name} ${args.join(' ')}" is refused by the binary: ${(error as Error).message}`);
+      }
       // a path the command reads or writes must be inside the container (on a volume), not in the image
       for (const value of Object.values(parsed.values).flat()) {
         if (typeof value === 'string' && value.startsWith('/')) volumeAt(container, value);
