@@ -13,8 +13,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { lockPath } from '../src/netns/lock.ts';
-import { TCQOS_BINARY, prevResultFor } from '../test/helpers/plugin.ts';
+import { lockPath } from '../src/state/lock.ts';
+import { TCQOS_BINARY, TEST_STATE_DIR, prevResultFor } from '../test/helpers/plugin.ts';
 import { run } from '../test/helpers/run.ts';
 import { Testbed, type Pod } from '../test/helpers/testbed.ts';
 
@@ -51,6 +51,7 @@ export function runPlugin(runner: string, call: PluginCall, killAfterMs?: number
     CNI_NETNS: call.netns,
     CNI_IFNAME: call.ifname,
     CNI_PATH: '/opt/cni/bin',
+    TCQOS_STATE_DIR: TEST_STATE_DIR,
     ...call.extraEnv,
   };
   const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);
@@ -155,9 +156,9 @@ export function strayProcesses(prefix: string): string[] {
   return found;
 }
 
-/** Lock files of the given attachments, plus anything under /run/tcqos that is neither a directory nor a lock. */
+/** Lock files of the given attachments, plus anything in the state dir that is neither a directory nor a lock. */
 export function strayLockFiles(attachments: ReadonlyArray<{ path: string; ifname: string }>): string[] {
-  const ours = attachments.map((a) => lockPath(a.path, a.ifname)).filter((path) => existsSync(path));
+  const ours = attachments.map((a) => lockPath(TEST_STATE_DIR, a.path, a.ifname)).filter((path) => existsSync(path));
   const others: string[] = [];
   const walk = (dir: string): void => {
     let entries;
@@ -171,7 +172,7 @@ export function strayLockFiles(attachments: ReadonlyArray<{ path: string; ifname
       else if (!entry.name.endsWith('.lock')) others.push(`${dir}/${entry.name}`);
     }
   };
-  walk('/run/tcqos');
+  walk(TEST_STATE_DIR);
   return [...ours, ...others];
 }
 

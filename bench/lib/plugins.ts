@@ -3,7 +3,7 @@
  * the network config with prevResult on stdin), from inside the runner namespace.
  */
 import { run, type Ran } from '../../test/helpers/run.ts';
-import { ifbName } from '../../src/plan/tree.ts';
+import { ifbName } from '../../src/tc/handles.ts';
 import { envArgs, IFNAME, REFERENCE_BINARY, RUNNER, TCQOS_BINARY, type Attachment, type Bed } from './bed.ts';
 
 export type PluginName = 'tcqos' | 'bandwidth';

@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { run } from '../../test/helpers/run.ts';
-import { lockPath } from '../../src/netns/lock.ts';
+import { lockPath } from '../../src/state/lock.ts';
+import { TEST_STATE_DIR } from '../../test/helpers/plugin.ts';
 import { IFNAME, RUNNER, type Attachment, type Bed } from '../lib/bed.ts';
 import { BINARIES, clearReferenceLeftovers, flatConfig, pluginEnv, type PluginName } from '../lib/plugins.ts';
 import { percentile } from '../lib/stats.ts';
@@ -115,7 +116,7 @@ async function leftoversOf(pods: readonly Attachment[]): Promise<Leftovers> {
     const left = [...installed(q.stdout), ...ifbNames(l.stdout)];
     qdiscs += installed(q.stdout).length;
     ifbs += ifbNames(l.stdout).length;
-    if (existsSync(lockPath(pod.path, IFNAME))) locks++;
+    if (existsSync(lockPath(TEST_STATE_DIR, pod.path, IFNAME))) locks++;
     if (left.length && !example) example = `${pod.netns}: ${left.join(', ')}`;
   }
   const hostVeths = new Set(pods.map((p) => p.hostVeth ?? ''));

@@ -1,4 +1,5 @@
 /** The CNI_* environment, validated before anything reaches ip or tc. */
+import { IFNAME_PATTERN, IFNAME_RULE } from '../config/names.ts';
 import { CniError, ErrorCode } from './errors.ts';
 
 export const CNI_COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
@@ -15,11 +16,6 @@ export interface CniEnv {
 
 /** The spec's container id: alphanumerics, then also `_`, `.` and `-`. */
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
-/**
- * Interface names are Linux names (1-15 bytes) narrowed to a safe alphabet: every name reaches a
- * `tc -batch` line, where quotes, `#`, backslashes or white space would change its meaning.
- */
-export const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const NETNS_PATH = /^\/[^\0\n\r]{1,4095}$/;
 
 function invalid(variable: string, problem: string): CniError {
@@ -52,8 +48,8 @@ export function readEnv(env: NodeJS.ProcessEnv): CniEnv {
     if (!containerId) throw invalid('CNI_CONTAINERID', 'is not set');
     if (!CONTAINER_ID.test(containerId)) throw invalid('CNI_CONTAINERID', 'may hold only letters, digits, "_", "." and "-"');
     if (!ifname) throw invalid('CNI_IFNAME', 'is not set');
-    if (!IFNAME.test(ifname)) {
-      throw invalid('CNI_IFNAME', `${JSON.stringify(ifname)} is not an interface name tcqos accepts (1-15 of A-Z a-z 0-9 _ . -, starting with a letter or digit)`);
+    if (!IFNAME_PATTERN.test(ifname)) {
+      throw invalid('CNI_IFNAME', `${JSON.stringify(ifname)} is not an interface name tcqos accepts (${IFNAME_RULE})`);
     }
     if (cniCommand !== 'DEL' && !netns) throw invalid('CNI_NETNS', 'is not set');
     if (netns && !NETNS_PATH.test(netns)) throw invalid('CNI_NETNS', 'must be an absolute path');

@@ -16,6 +16,7 @@ export const ErrorCode = {
   foreignQdisc: 102,
   interfaceNotFound: 103,
   stateDrift: 104,
+  admissionRefused: 105,
   internal: 999,
 } as const;
 

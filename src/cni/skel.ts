@@ -9,6 +9,8 @@ import { isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS, versionAtLeast 
 
 export interface CommandContext {
   readonly env: CniEnv;
+  /** The whole process environment (tcqos's own variables, e.g. TCQOS_STATE_DIR, live here). */
+  readonly vars: NodeJS.ProcessEnv;
   readonly cniVersion: string;
   readonly config: Record<string, unknown>;
   /** prevResult exactly as received (undefined when absent). */
@@ -42,6 +44,7 @@ export async function runCni(io: ProcessIo, commands: PluginCommands): Promise<n
   try {
     const env = readEnv(io.env);
     context.env = env;
+    context.vars = io.env;
     const stdin = await io.readStdin();
     if (env.command === 'VERSION') {
       const asked = stdin.length ? String((decodeStdin(stdin).config['cniVersion'] as string | undefined) ?? '') : '';

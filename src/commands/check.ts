@@ -1,39 +1,43 @@
-/** CHECK: read the installed tc state back and name every difference from what the config asks. */
+/**
+ * CHECK: the kernel against the policy in force. Until an attachment is changed live that is what
+ * the configuration derives (as at ADD); once `tcqos update` or the node agent changed it, it is
+ * the registry's record, which must still keep within the caps: the configuration's, or the
+ * operator's where the operator set them.
+ */
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { requireSandboxInterface } from '../cni/prev-result.ts';
 import type { CommandContext } from '../cni/skel.ts';
-import { readClasses, readFilters, readLinks } from '../netns/observe.ts';
-import { findDrift, type ObservedTree } from '../plan/drift.ts';
-import { planAttachment } from '../plan/tree.ts';
-import { readAttachmentState, requireUsableNetns } from './attachment.ts';
-import { commandLogger, loadConfig, logConfigNotes } from './config.ts';
+import { exceedsCaps, verifyAttachment } from '../attachment/inspect.ts';
+import { derivePolicy } from '../config/derive.ts';
+import { policyFromJson } from '../config/policy-json.ts';
+import type { Policy } from '../config/policy.ts';
+import { NO_FAULTS } from '../netns/faults.ts';
+import { withNetns } from '../netns/session.ts';
+import { assignAttachmentClassIds } from '../plan/class-ids.ts';
+import type { AttachmentRecord } from '../state/record.ts';
+import { commandLogger, derive, logConfigNotes, registryFor } from './context.ts';
 
 export async function check(context: CommandContext): Promise<void> {
   const { env } = context;
-  const config = await loadConfig(context);
-  const { policy } = config;
-  logConfigNotes(commandLogger(context, config.settings), config);
+  const derived = await derive(context);
+  logConfigNotes(commandLogger(context, derived.settings), derived);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
-  requireUsableNetns(env.netns);
-  const state = readAttachmentState(env.netns, env.ifname);
-  const links = readLinks(env.netns);
-  const iface = links.find((link) => link.name === env.ifname);
-  if (!iface) throw new CniError(ErrorCode.interfaceNotFound, `interface ${env.ifname} not found in ${env.netns}`);
-  const plan = planAttachment(policy, env.ifname, iface.mtu);
-  const tree = (dev: string, present: boolean, root: ObservedTree['qdisc']): ObservedTree => {
-    const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
-    if (!present || !root) return { qdisc: root, leaves, classes: [], filters: [] };
-    return { qdisc: root, leaves, classes: readClasses(env.netns, dev), filters: readFilters(env.netns, dev, 'root') };
-  };
-  const egress = tree(env.ifname, true, state.root);
-  const ingress = tree(plan.ifb, state.ifbExists, state.ifbRoot);
-  const ifb = links.find((link) => link.name === plan.ifb && link.kind === 'ifb');
-  const drift = findDrift(plan, { iface, ifb, egress, ingressQdisc: state.ingress, redirects: state.ingressFilters, ingress });
-  if (drift.length) {
-    throw new CniError(
-      ErrorCode.stateDrift,
-      `tcqos shaping on ${env.ifname} differs from its configuration: ${drift[0]}${drift.length > 1 ? ` (and ${drift.length - 1} more)` : ''}`,
-      drift.join('\n'),
-    );
+  const record = registryFor(context, derived.settings).get({ containerId: env.containerId, ifname: env.ifname });
+  const changedLive = record !== undefined && record.updatedAt !== record.createdAt;
+  const policy = changedLive ? await policyFromJson(record.policy) : derived.policy;
+  if (changedLive) {
+    const beyond = exceedsCaps(policy, await capsOf(record, derived.caps));
+    if (beyond.length) throw new CniError(ErrorCode.stateDrift, `the policy in force on ${env.ifname} exceeds its caps: ${beyond[0]}`, beyond.join('\n'));
   }
+  const classIds = record?.classIds ?? assignAttachmentClassIds(policy);
+  await withNetns(env.netns, NO_FAULTS, async (session) => verifyAttachment(session, env.ifname, policy, classIds));
+}
+
+/** The configuration's caps, except where the operator replaced them (`tcqos update`). */
+async function capsOf(record: AttachmentRecord, configured: Policy): Promise<Policy> {
+  const operators = (await derivePolicy({ config: record.config })).caps;
+  return {
+    ...(record.sources.egress === 'operator' ? (operators.egress ? { egress: operators.egress } : {}) : configured.egress ? { egress: configured.egress } : {}),
+    ...(record.sources.ingress === 'operator' ? (operators.ingress ? { ingress: operators.ingress } : {}) : configured.ingress ? { ingress: configured.ingress } : {}),
+  };
 }

@@ -1,48 +1,44 @@
-/** Turning failures of ip/tc and surprises into CNI errors a user can act on. */
+/** Turning what the use cases and the mechanism throw into CNI errors a user can act on. */
+import {
+  AdmissionError,
+  ApplyError,
+  ConcurrentChangeError,
+  DriftError,
+  ForeignQdiscError,
+  InterfaceMissingError,
+} from '../attachment/errors.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { CommandContext } from '../cni/skel.ts';
+import { ConfigError } from '../config/errors.ts';
 import { createLogger } from '../log.ts';
-import { NetnsEnterError, ToolError } from '../netns/exec.ts';
-import { LockTimeoutError } from '../netns/lock.ts';
+import { NetnsEnterError, NetnsUnusableError, ToolError } from '../netns/session.ts';
 import { ToolMissingError } from '../netns/tools.ts';
+import { LockTimeoutError } from '../state/lock.ts';
 
-const KERNEL_FEATURES: ReadonlyArray<[RegExp, string]> = [
-  [/Unknown device type/i, 'ifb devices (CONFIG_IFB / module ifb)'],
-  [/qdisc "?htb"?|kind "?htb"?/i, 'the HTB qdisc (CONFIG_NET_SCH_HTB / module sch_htb)'],
-  [/qdisc "?ingress"?/i, 'the ingress qdisc (CONFIG_NET_SCH_INGRESS / module sch_ingress)'],
-  [/filter "?u32"?|kind "?u32"?/i, 'the u32 classifier (CONFIG_NET_CLS_U32 / module cls_u32)'],
-  [/action "?mirred"?|mirred.*(unknown|not found|failed)/i, 'the mirred action (CONFIG_NET_ACT_MIRRED / module act_mirred)'],
-  [/Specified qdisc kind is unknown/i, 'a qdisc tcqos needs (htb or ingress)'],
-];
-
-/** The batch line tc names in "Command failed -:N", for the error's details. */
-function failedLine(error: ToolError, script: string | undefined): string | undefined {
-  const number = /Command failed -:(\d+)/.exec(error.run.stderr)?.[1];
-  return number && script ? script.split('\n')[Number(number) - 1] : undefined;
-}
-
-export function describeToolError(error: ToolError, doing: string, script?: string): CniError {
-  const stderr = error.run.stderr.trim();
-  const line = failedLine(error, script);
-  const details = [line ? `failed line: ${line}` : '', `${error.run.command}: ${stderr}`].filter(Boolean).join('\n');
-  const missing = KERNEL_FEATURES.find(([pattern]) => pattern.test(stderr));
-  if (missing) return new CniError(ErrorCode.kernelFeatureMissing, `${doing}: this kernel lacks ${missing[1]}`, details);
-  if (/Exclusivity flag on|File exists/i.test(stderr)) {
-    return new CniError(ErrorCode.foreignQdisc, `${doing}: another qdisc is already installed there`, details);
+function fromApplyError(error: ApplyError): CniError {
+  if (error.missingFeature) return new CniError(ErrorCode.kernelFeatureMissing, error.message, error.details);
+  if (error.alreadyInstalled) {
+    return new CniError(ErrorCode.foreignQdisc, `${error.message.split(':')[0]}: another qdisc is already installed there`, error.details);
   }
-  return new CniError(ErrorCode.commandFailed, `${doing}: ${stderr.split('\n')[0] ?? 'tc failed'}`, details);
+  return new CniError(ErrorCode.commandFailed, error.message, error.details);
 }
 
 /** For the skel: anything a command threw that is not already a CNI error. */
 export function describeFailure(error: unknown, context: Partial<CommandContext>): CniError {
-  if (error instanceof ToolError) return describeToolError(error, 'running ip/tc in the pod netns');
+  if (error instanceof ConfigError) return new CniError(ErrorCode.invalidConfig, `invalid tcqos configuration: ${error.message}`);
+  if (error instanceof ApplyError) return fromApplyError(error);
+  if (error instanceof ToolError) return fromApplyError(new ApplyError('running ip/tc in the pod netns', error.run));
+  if (error instanceof ForeignQdiscError) return new CniError(ErrorCode.foreignQdisc, error.message);
+  if (error instanceof InterfaceMissingError) return new CniError(ErrorCode.interfaceNotFound, error.message);
+  if (error instanceof DriftError) return new CniError(ErrorCode.stateDrift, error.message, error.differences.join('\n'));
+  if (error instanceof AdmissionError) return new CniError(ErrorCode.admissionRefused, error.message);
+  if (error instanceof ConcurrentChangeError || error instanceof LockTimeoutError) return new CniError(ErrorCode.tryAgainLater, error.message);
+  if (error instanceof NetnsUnusableError || error instanceof NetnsEnterError) return new CniError(ErrorCode.invalidEnvironment, `CNI_NETNS ${error.message}`);
   if (error instanceof ToolMissingError) return new CniError(ErrorCode.commandFailed, error.message);
-  if (error instanceof NetnsEnterError) return new CniError(ErrorCode.invalidEnvironment, `CNI_NETNS ${error.message}`);
-  if (error instanceof LockTimeoutError) return new CniError(ErrorCode.tryAgainLater, error.message);
   const env = context.env;
   createLogger({ logLevel: 'error' }, { command: env?.command ?? '', containerId: env?.containerId ?? '', ifname: env?.ifname ?? '' }).error(
     { err: error },
     'unexpected failure',
   );
-  return new CniError(ErrorCode.internal, `tcqos internal error: ${(error as Error)?.message ?? String(error)}`);
+  return new CniError(ErrorCode.internal, `tcqos internal error: ${error instanceof Error ? error.message : String(error)}`);
 }

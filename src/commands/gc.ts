@@ -1,9 +1,35 @@
 /**
- * GC (CNI 1.1): everything tcqos creates lives inside the pod's netns and dies with it; the only
- * host-side state is lock files, and a lock outlives its owner only when that owner was killed.
+ * GC (CNI 1.1): for this network, every registered attachment the runtime no longer lists in
+ * `cni.dev/valid-attachments` loses its shaping and its record; records of vanished netns and the
+ * locks of killed commands go too. Other networks' attachments are left alone.
  */
-import { removeStaleLocks } from '../netns/lock.ts';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { CommandContext } from '../cni/skel.ts';
+import { collectGarbage } from '../attachment/collect.ts';
+import type { AttachmentRef } from '../state/record.ts';
+import { commandLogger, registryFor, settingsOrDefaults } from './context.ts';
 
-export async function gc(): Promise<void> {
-  removeStaleLocks();
+const VALID_KEYS = ['cni.dev/valid-attachments', 'cni.dev/attachments'] as const;
+
+function validAttachments(config: Record<string, unknown>): AttachmentRef[] {
+  const key = VALID_KEYS.find((candidate) => config[candidate] !== undefined);
+  const list = key === undefined ? undefined : config[key];
+  if (!Array.isArray(list)) throw new CniError(ErrorCode.invalidConfig, 'GC needs cni.dev/valid-attachments: a list of {containerID, ifname}');
+  return list.map((entry: unknown, index) => {
+    const { containerID, ifname } = (entry ?? {}) as { containerID?: unknown; ifname?: unknown };
+    if (typeof containerID !== 'string' || typeof ifname !== 'string') {
+      throw new CniError(ErrorCode.invalidConfig, `${key}[${index}] must be {"containerID": "...", "ifname": "..."}`);
+    }
+    return { containerId: containerID, ifname };
+  });
+}
+
+export async function gc(context: CommandContext): Promise<void> {
+  const valid = validAttachments(context.config);
+  const { [VALID_KEYS[0]]: _valid, [VALID_KEYS[1]]: _older, ...config } = context.config;
+  const settings = await settingsOrDefaults(context, config);
+  const log = commandLogger(context, settings);
+  const network = typeof context.config['name'] === 'string' ? context.config['name'] : '';
+  const collected = await collectGarbage(registryFor(context, settings), network, valid, log);
+  log.info({ unshaped: collected.unshaped.length, dropped: collected.dropped }, 'garbage collected');
 }

@@ -1,65 +1,13 @@
 /**
- * Reading what is installed in a netns: links (ip -j), qdiscs and filters (tc -j), HTB classes.
- * Knows tc's output formats, nothing about policies.
+ * Reading what is installed in a netns: links (ip -j), qdiscs and filters (tc -j), HTB classes
+ * with their counters. Knows tc's output formats, nothing about policies.
  */
-import { mustRunInNetns, runInNetns, ToolError } from './exec.ts';
+import { attachmentState, isOurs, type AttachmentState } from '../tc/ownership.ts';
+import type { ClassInfo, FilterInfo, LinkInfo, ObservedAttachment, ObservedTree, QdiscInfo, TcCounters } from '../tc/types.ts';
 import { parseTcJson, parseTcJsonSequence, type JsonValue } from './json.ts';
+import { ToolError, type NetnsSession } from './session.ts';
 
 type JsonObject = { [key: string]: JsonValue };
-
-export interface LinkInfo {
-  readonly name: string;
-  readonly mtu: number;
-  readonly txqlen: number;
-  readonly up: boolean;
-  /** "ifb", "macvlan", "veth"... (undefined for plain devices) */
-  readonly kind: string | undefined;
-  /** Kind of the root qdisc ("noqueue" until someone installs one). */
-  readonly rootQdiscKind: string;
-}
-
-export interface QdiscInfo {
-  readonly dev: string;
-  readonly kind: string;
-  /** "7c05:" style */
-  readonly handle: string;
-  readonly root: boolean;
-  readonly ingress: boolean;
-  /** The class a leaf qdisc hangs under ("7c05:10"); undefined for root and ingress qdiscs. */
-  readonly parent: string | undefined;
-  readonly defaultClass: string | undefined;
-  /** A tbf's queue limit in bytes. */
-  readonly limit: number | undefined;
-}
-
-export interface ClassInfo {
-  readonly id: string;
-  readonly parent: string | undefined;
-  readonly prio: number | undefined;
-  readonly quantum: number | undefined;
-  /** bits per second, as tc prints them (rounded to its display precision) */
-  readonly rate: number | undefined;
-  readonly ceil: number | undefined;
-  /** bytes */
-  readonly burst: number | undefined;
-  readonly cburst: number | undefined;
-}
-
-export interface U32Key {
-  readonly value: number;
-  readonly mask: number;
-  readonly offset: number;
-}
-
-export interface FilterInfo {
-  readonly pref: number;
-  readonly protocol: string;
-  readonly kind: string;
-  readonly flowid: string | undefined;
-  readonly keys: readonly U32Key[];
-  /** Device a mirred action redirects to, if any. */
-  readonly redirectTo: string | undefined;
-}
 
 function objects(value: JsonValue): JsonObject[] {
   if (!Array.isArray(value)) return [];
@@ -71,8 +19,8 @@ function list(value: JsonValue | undefined): JsonValue[] {
   return Array.isArray(value) ? value : [value];
 }
 
-export function readLinks(netns: string): LinkInfo[] {
-  const run = mustRunInNetns(netns, 'ip', ['-j', '-d', 'link', 'show']);
+export function readLinks(session: NetnsSession): LinkInfo[] {
+  const run = session.mustRun('ip', ['-j', '-d', 'link', 'show']);
   return linksFromJson(parseTcJson(run.stdout));
 }
 
@@ -95,9 +43,10 @@ export interface QdiscsAndIngress {
 }
 
 /** All qdiscs of the netns and the ingress filters of `dev`, from one tc process. */
-export function readQdiscsAndIngress(netns: string, dev: string): QdiscsAndIngress {
+export function readQdiscsAndIngress(session: NetnsSession, dev: string): QdiscsAndIngress {
   // -force: a missing `dev` fails only the second command, whose output is then simply absent.
-  const run = runInNetns(netns, 'tc', ['-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
+  // -s: the counters come at no extra cost, and stats reads them from here.
+  const run = session.run('tc', ['-s', '-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
   const [qdiscs, filters] = parseTcJsonSequence(run.stdout);
   if (qdiscs === undefined) throw new ToolError(run);
   return { qdiscs: qdiscsFromJson(qdiscs), ingressFilters: filters === undefined ? [] : filtersFromJson(filters) };
@@ -116,13 +65,19 @@ function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
       parent: qdisc['root'] === true || qdisc['parent'] === 'ffff:fff1' ? undefined : (qdisc['parent'] as string | undefined),
       defaultClass: typeof defaultMinor === 'string' ? defaultMinor.replace(/^0x/, '') : undefined,
       limit: typeof options['limit'] === 'number' ? options['limit'] : undefined,
+      counters: {
+        bytes: Number(qdisc['bytes'] ?? 0),
+        packets: Number(qdisc['packets'] ?? 0),
+        drops: Number(qdisc['drops'] ?? 0),
+        overlimits: Number(qdisc['overlimits'] ?? 0),
+        backlogBytes: Number(qdisc['backlog'] ?? 0),
+      },
     };
   });
 }
 
-export function readFilters(netns: string, dev: string, parent: 'root' | 'ingress'): FilterInfo[] {
-  const args = ['-j', 'filter', 'show', 'dev', dev, ...(parent === 'ingress' ? ['ingress'] : [])];
-  const run = mustRunInNetns(netns, 'tc', args);
+export function readFilters(session: NetnsSession, dev: string): FilterInfo[] {
+  const run = session.mustRun('tc', ['-j', 'filter', 'show', 'dev', dev]);
   return filtersFromJson(parseTcJson(run.stdout));
 }
 
@@ -153,17 +108,24 @@ function filtersFromJson(value: JsonValue): FilterInfo[] {
 
 /**
  * iproute2 6.1 prints HTB classes as text even under -j, so classes are read from
- * `tc -d class show`: JSON when tc gives it, otherwise its one-line-per-class text.
+ * `tc -s -d class show`: JSON when tc gives it, otherwise its text, one block per class.
  */
-export function readClasses(netns: string, dev: string): ClassInfo[] {
-  const run = mustRunInNetns(netns, 'tc', ['-j', '-d', 'class', 'show', 'dev', dev]);
+export function readClasses(session: NetnsSession, dev: string): ClassInfo[] {
+  const run = session.mustRun('tc', ['-j', '-s', '-d', 'class', 'show', 'dev', dev]);
   const text = run.stdout.trim();
   // Leaf qdiscs such as tbf list pseudo-classes of their own: only HTB's classes are tcqos's.
   if (text.startsWith('[')) return objects(parseTcJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith('class htb '))
-    .map(classFromText);
+  return classBlocks(text).map(classFromText);
+}
+
+/** `tc -s class show` text: a "class ..." line followed by indented statistics lines. */
+function classBlocks(text: string): string[] {
+  const blocks: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('class ')) blocks.push(line);
+    else if (blocks.length && /^\s/.test(line)) blocks[blocks.length - 1] += `\n${line}`;
+  }
+  return blocks.filter((block) => block.startsWith('class htb '));
 }
 
 function classFromJson(entry: JsonObject): ClassInfo {
@@ -178,11 +140,26 @@ function classFromJson(entry: JsonObject): ClassInfo {
     ceil: options['ceil'] === undefined ? undefined : Number(options['ceil']) * 8,
     burst: number(options['burst']),
     cburst: number(options['cburst']),
+    counters:
+      entry['bytes'] === undefined
+        ? undefined
+        : {
+            bytes: Number(entry['bytes']),
+            packets: Number(entry['packets'] ?? 0),
+            drops: Number(entry['drops'] ?? 0),
+            overlimits: Number(entry['overlimits'] ?? 0),
+            backlogBytes: Number(entry['backlog'] ?? 0),
+          },
   };
 }
 
-/** "class htb 7c05:11 parent 7c05:1 prio 0 quantum 1514 rate 10Mbit ceil 10Mbit ... burst 2762b/1 ..." */
-export function classFromText(line: string): ClassInfo {
+/**
+ * "class htb 7c05:11 parent 7c05:1 prio 0 quantum 1514 rate 10Mbit ceil 10Mbit ... burst 2762b/1 ...",
+ * optionally followed by " Sent 1234 bytes 12 pkt (dropped 0, overlimits 3 requeues 0)" and
+ * " backlog 0b 0p requeues 0".
+ */
+export function classFromText(block: string): ClassInfo {
+  const [line = '', ...statistics] = block.split('\n');
   const words = line.trim().split(/\s+/);
   const after = (key: string): string | undefined => {
     const at = words.indexOf(key);
@@ -198,6 +175,20 @@ export function classFromText(line: string): ClassInfo {
     ceil: printedRate(after('ceil')),
     burst: printedSize(after('burst')),
     cburst: printedSize(after('cburst')),
+    counters: countersFromText(statistics.join('\n')),
+  };
+}
+
+function countersFromText(text: string): TcCounters | undefined {
+  const sent = /Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+)/.exec(text);
+  if (!sent) return undefined;
+  const backlog = /backlog (\S+) /.exec(text)?.[1];
+  return {
+    bytes: Number(sent[1]),
+    packets: Number(sent[2]),
+    drops: Number(sent[3]),
+    overlimits: Number(sent[4]),
+    backlogBytes: printedSize(backlog) ?? 0,
   };
 }
 
@@ -215,4 +206,28 @@ export function printedSize(text: string | undefined): number | undefined {
   if (!found) return undefined;
   const unit = { b: 1, Kb: 1024, Mb: 1024 ** 2, Gb: 1024 ** 3 }[found[2] as 'b'];
   return Math.round(Number(found[1]) * unit);
+}
+
+/** One tc process: every device's qdiscs (so which devices exist) and the pod interface's ingress filters. */
+export function readAttachmentState(session: NetnsSession, ifname: string): AttachmentState {
+  const { qdiscs, ingressFilters } = readQdiscsAndIngress(session, ifname);
+  return attachmentState(ifname, qdiscs, ingressFilters);
+}
+
+/** The whole attachment: links, both trees with their classes (and counters) and filters. */
+export function observeAttachment(session: NetnsSession, state: AttachmentState): ObservedAttachment {
+  const links = readLinks(session);
+  const tree = (dev: string, root: QdiscInfo | undefined): ObservedTree => {
+    const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
+    if (!root || !isOurs(root)) return { qdisc: root, leaves, classes: [], filters: [] };
+    return { qdisc: root, leaves, classes: readClasses(session, dev), filters: readFilters(session, dev) };
+  };
+  return {
+    iface: links.find((link) => link.name === state.ifname),
+    ifb: links.find((link) => link.name === state.ifb && link.kind === 'ifb'),
+    egress: tree(state.ifname, state.root),
+    ingressQdisc: state.ingress,
+    redirects: state.ingressFilters,
+    ingress: tree(state.ifb, state.ifbRoot),
+  };
 }

@@ -3,51 +3,52 @@
  * a number formatted here or a device name that passed `safeWord` again, so no value can end a
  * line early or start a second command.
  */
+import { IFNAME_PATTERN } from '../config/names.ts';
+import { classId, leafHandle, QDISC_HANDLE, REDIRECT_PREF } from '../tc/handles.ts';
 import type { AttachmentPlan, HtbClassSpec, LeafQueueSpec, ShapingTree, U32FilterSpec } from './tree.ts';
-import { HTB_MAJOR, IFB_MTU, IFB_TXQUEUELEN, REDIRECT_PREF } from './tree.ts';
+import { IFB_MTU, IFB_TXQUEUELEN } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
-
-const SAFE_WORD = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
 export class UnsafeWordError extends Error {}
 
 /** Defence in depth: the env layer already refuses such names. */
 export function safeWord(word: string): string {
-  if (!SAFE_WORD.test(word)) throw new UnsafeWordError(`refusing to place ${JSON.stringify(word)} in a tc/ip command`);
+  if (!IFNAME_PATTERN.test(word)) throw new UnsafeWordError(`refusing to place ${JSON.stringify(word)} in a tc/ip command`);
   return word;
 }
 
-export function classId(minor: number): string {
-  return `${HTB_MAJOR.toString(16)}:${minor.toString(16)}`;
+function classParent(spec: HtbClassSpec): string {
+  return spec.parentMinor === undefined ? QDISC_HANDLE : classId(spec.parentMinor);
 }
 
-const QDISC_HANDLE = `${HTB_MAJOR.toString(16)}:`;
-const LEAF_HANDLE_BASE = 0x7c00;
-
-function classLine(dev: string, spec: HtbClassSpec): string {
-  const parent = spec.parentMinor === undefined ? QDISC_HANDLE : classId(spec.parentMinor);
+/** `add` installs a class; `change` retunes a live one (its queue and counters stay). */
+export function classLine(verb: 'add' | 'change', dev: string, spec: HtbClassSpec): string {
   return (
-    `class add dev ${dev} parent ${parent} classid ${classId(spec.minor)} htb` +
+    `class ${verb} dev ${safeWord(dev)} parent ${classParent(spec)} classid ${classId(spec.minor)} htb` +
     ` rate ${spec.rateBytes * 8}bit ceil ${spec.ceilBytes * 8}bit` +
     ` burst ${spec.burstBytes} cburst ${spec.cburstBytes} quantum ${spec.quantumBytes} prio ${spec.prio}`
   );
 }
 
-function filterLine(dev: string, filter: U32FilterSpec): string {
+export function classDeleteLine(dev: string, minor: number): string {
+  return `class del dev ${safeWord(dev)} classid ${classId(minor)}`;
+}
+
+export function filterLine(dev: string, filter: U32FilterSpec): string {
   return (
-    `filter add dev ${dev} parent ${QDISC_HANDLE} protocol ${filter.protocol} pref ${filter.pref} u32 ` +
+    `filter add dev ${safeWord(dev)} parent ${QDISC_HANDLE} protocol ${filter.protocol} pref ${filter.pref} u32 ` +
     `${filter.keys.map(formatKey).join(' ')} flowid ${classId(filter.flowidMinor)}`
   );
 }
 
-/** A leaf's qdisc handle: 7c00 + its class's minor ("7c05:10" -> "7c10:"), clear of handles people pick. */
-export function leafHandle(classMinor: number): string {
-  return `${(LEAF_HANDLE_BASE + classMinor).toString(16)}:`;
+/** Removes every filter at one preference (all protocols): how a changed rule is replaced. */
+export function filterDeleteLine(dev: string, pref: number): string {
+  return `filter del dev ${safeWord(dev)} parent ${QDISC_HANDLE} pref ${pref}`;
 }
 
-function leafLine(dev: string, leaf: LeafQueueSpec): string {
+export function leafLine(verb: 'add' | 'change', dev: string, leaf: LeafQueueSpec): string {
   return (
-    `qdisc add dev ${dev} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
+    `qdisc ${verb} dev ${safeWord(dev)} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
     ` rate ${leaf.rateBytes * 8}bit burst ${leaf.burstBytes} limit ${leaf.limitBytes}`
   );
 }
@@ -56,8 +57,8 @@ export function treeLines(tree: ShapingTree): string[] {
   const dev = safeWord(tree.dev);
   return [
     `qdisc add dev ${dev} root handle ${QDISC_HANDLE} htb default ${tree.defaultMinor.toString(16)}`,
-    ...tree.classes.map((spec) => classLine(dev, spec)),
-    ...tree.leaves.map((leaf) => leafLine(dev, leaf)),
+    ...tree.classes.map((spec) => classLine('add', dev, spec)),
+    ...tree.leaves.map((leaf) => leafLine('add', dev, leaf)),
     ...tree.filters.map((filter) => filterLine(dev, filter)),
   ];
 }
@@ -68,25 +69,27 @@ export function treeLines(tree: ShapingTree): string[] {
  * pod interface receives (GRO aggregates included), so its MTU is the largest there is.
  */
 export function prepareLines(ifb: string | undefined): string[] {
-  const create = ifb === undefined ? [] : [
-    `link add name ${safeWord(ifb)} mtu ${IFB_MTU} txqueuelen ${IFB_TXQUEUELEN} type ifb`,
-    `link set dev ${safeWord(ifb)} up`,
+  return [...(ifb === undefined ? [] : createIfbLines(ifb)), 'link show'];
+}
+
+/** ip -batch lines creating the attachment's ifb, up. */
+export function createIfbLines(ifb: string): string[] {
+  return [`link add name ${safeWord(ifb)} mtu ${IFB_MTU} txqueuelen ${IFB_TXQUEUELEN} type ifb`, `link set dev ${safeWord(ifb)} up`];
+}
+
+/** The ingress qdisc on the pod interface and its redirect of every packet to the ifb. */
+export function redirectLines(ifname: string, ifb: string): string[] {
+  return [
+    `qdisc add dev ${safeWord(ifname)} handle ffff: ingress`,
+    `filter add dev ${safeWord(ifname)} parent ffff: protocol all pref ${REDIRECT_PREF} u32 ${formatKey(MATCH_ALL)} ` +
+      `action mirred egress redirect dev ${safeWord(ifb)}`,
   ];
-  return [...create, 'link show'];
 }
 
 /** tc -batch lines installing both directions; the ifb's tree exists before traffic is sent to it. */
 export function setupLines(plan: AttachmentPlan): string[] {
-  const ifname = safeWord(plan.ifname);
   const lines = plan.egress ? treeLines(plan.egress) : [];
-  if (plan.ingress) {
-    lines.push(
-      ...treeLines(plan.ingress),
-      `qdisc add dev ${ifname} handle ffff: ingress`,
-      `filter add dev ${ifname} parent ffff: protocol all pref ${REDIRECT_PREF} u32 ${formatKey(MATCH_ALL)} ` +
-        `action mirred egress redirect dev ${safeWord(plan.ifb)}`,
-    );
-  }
+  if (plan.ingress) lines.push(...treeLines(plan.ingress), ...redirectLines(plan.ifname, plan.ifb));
   return lines;
 }
 

@@ -3,23 +3,19 @@
  *
  * Egress: HTB at the root of the pod interface. Ingress: the same kind of tree on an ifb inside the
  * pod netns, fed by an `ingress` qdisc whose u32 match-all filter redirects every packet to it.
- * Class ids: the root (total) is :1, configured classes :10, :11, ... in order. A direction with a
- * single class is that class alone at :1.
+ * Class ids: the total is :1, and every configured class hangs under it with the minor the
+ * attachment's class ids give it (:10, :11, ... at first, kept across edits); an unshaped class
+ * sits beside :1. Unmatched traffic reaches the default class through a catch-all filter.
  */
-import { createHash } from 'node:crypto';
 import type { Direction, DirectionPolicy, Policy } from '../config/policy.ts';
-import type { U32Key } from '../netns/observe.ts';
+import { CATCH_ALL_PREF, ifbName, ROOT_CLASS_MINOR } from '../tc/handles.ts';
+import type { U32Key } from '../tc/types.ts';
+import { assignAttachmentClassIds, type AttachmentClassIds, type ClassIdMap } from './class-ids.ts';
 import { defaultBurstBytes, leafQueueBytes, quantumBytes, toBytesPerSecond } from './sizing.ts';
-import { addressKeys, portKey, protocolKey, type PeerSide } from './u32.ts';
+import { addressKeys, MATCH_ALL, portKey, protocolKey, type PeerSide } from './u32.ts';
 
-/** Major handle of every tcqos HTB qdisc ("tc qos"): how tcqos recognises its own trees. */
-export const HTB_MAJOR = 0x7c05;
-export const ROOT_CLASS_MINOR = 1;
-const FIRST_CLASS_MINOR = 0x10;
 /** Filter preferences: rule r uses FIRST_RULE_PREF + 2r for IPv4 and +1 for IPv6. */
 const FIRST_RULE_PREF = 10;
-/** The ingress redirect filter's preference doubles as tcqos's mark on the ingress qdisc. */
-export const REDIRECT_PREF = HTB_MAJOR;
 export const IFB_TXQUEUELEN = 1000;
 export const IFB_MTU = 65535;
 
@@ -46,7 +42,7 @@ export interface LeafQueueSpec {
 
 export interface U32FilterSpec {
   readonly pref: number;
-  readonly protocol: 'ip' | 'ipv6';
+  readonly protocol: 'ip' | 'ipv6' | 'all';
   readonly flowidMinor: number;
   readonly keys: readonly U32Key[];
 }
@@ -67,37 +63,34 @@ export interface AttachmentPlan {
   readonly ifb: string;
   readonly egress: ShapingTree | undefined;
   readonly ingress: ShapingTree | undefined;
+  /** The class ids the trees use, for the registry. */
+  readonly classIds: AttachmentClassIds;
 }
 
-/** ifb device name for an attachment: "tcq" + 12 hex digits of its interface name (15 chars). */
-export function ifbName(ifname: string): string {
-  return `tcq${createHash('sha256').update(ifname).digest('hex').slice(0, 12)}`;
-}
-
-export function planAttachment(policy: Policy, ifname: string, mtu: number): AttachmentPlan {
+/** Plans both directions; `previous` class ids (from the registry) are kept for classes still there. */
+export function planAttachment(policy: Policy, ifname: string, mtu: number, previous?: AttachmentClassIds): AttachmentPlan {
   const ifb = ifbName(ifname);
+  const classIds = assignAttachmentClassIds(policy, previous);
   return {
     ifname,
     ifb,
-    egress: policy.egress && planTree(policy.egress, 'egress', ifname, mtu),
-    ingress: policy.ingress && planTree(policy.ingress, 'ingress', ifb, mtu),
+    egress: policy.egress && planTree(policy.egress, 'egress', ifname, mtu, classIds.egress!),
+    ingress: policy.ingress && planTree(policy.ingress, 'ingress', ifb, mtu, classIds.ingress!),
+    classIds,
   };
 }
 
-function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mtu: number): ShapingTree {
-  const shaped = policy.classes.filter((c) => !c.unshaped);
-  const single = shaped.length === 1;
-  const classes: HtbClassSpec[] = [];
+function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mtu: number, ids: ClassIdMap): ShapingTree {
+  const single = policy.classes.filter((c) => !c.unshaped).length === 1;
+  const classes: HtbClassSpec[] = [htbClass('total', ROOT_CLASS_MINOR, undefined, policy.ceil, policy.ceil, policy.burst, 0, mtu)];
   const minors = new Map<string, number>();
-  if (!single) {
-    classes.push(htbClass('total', ROOT_CLASS_MINOR, undefined, policy.ceil, policy.ceil, policy.burst, 0, mtu));
-  }
-  policy.classes.forEach((c, index) => {
-    const minor = single && !c.unshaped ? ROOT_CLASS_MINOR : FIRST_CLASS_MINOR + index;
-    const parent = single || c.unshaped ? undefined : ROOT_CLASS_MINOR;
+  for (const c of policy.classes) {
+    const minor = ids[c.name]!;
     minors.set(c.name, minor);
-    classes.push(htbClass(c.name, minor, parent, c.rate, c.ceil, c.burst ?? (single ? policy.burst : undefined), c.priority, mtu));
-  });
+    // A lone class is the whole direction: its bucket follows the direction's.
+    const burst = c.burst ?? (single && !c.unshaped ? policy.burst : undefined);
+    classes.push(htbClass(c.name, minor, c.unshaped ? undefined : ROOT_CLASS_MINOR, c.rate, c.ceil, burst, c.priority, mtu));
+  }
 
   const side: PeerSide = direction === 'egress' ? 'dst' : 'src';
   const filters: U32FilterSpec[] = [];
@@ -116,6 +109,8 @@ function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mt
       }
     }
   });
+  const defaultMinor = minors.get(policy.defaultClass)!;
+  filters.push({ pref: CATCH_ALL_PREF, protocol: 'all', flowidMinor: defaultMinor, keys: [MATCH_ALL] });
   const parents = new Set(classes.map((c) => c.parentMinor));
   const leaves = classes
     .filter((c) => !parents.has(c.minor) && !policy.classes.find((p) => p.name === c.name)?.unshaped)
@@ -128,7 +123,7 @@ function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mt
       burstBytes: defaultBurstBytes(c.ceilBytes, mtu),
       limitBytes: leafQueueBytes(c.ceilBytes, mtu),
     }));
-  return { direction, dev, defaultMinor: minors.get(policy.defaultClass)!, classes, leaves, filters };
+  return { direction, dev, defaultMinor, classes, leaves, filters };
 }
 
 function htbClass(

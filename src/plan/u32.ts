@@ -6,7 +6,7 @@
  */
 import type { Cidr } from '../config/cidr.ts';
 import type { Protocol } from '../config/policy.ts';
-import type { U32Key } from '../netns/observe.ts';
+import type { U32Key } from '../tc/types.ts';
 
 /** Which end of the packet the remote peer is: destination on egress, source on ingress. */
 export type PeerSide = 'dst' | 'src';

@@ -2,10 +2,20 @@
  * Invoking the built tcqos binary the way a runtime does (env + stdin), from inside a throwaway
  * "runner" namespace, so a plugin bug can never touch the host's own interfaces.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type Ran } from './run.ts';
 
 export const TCQOS_BINARY = fileURLToPath(new URL('../../dist/tcqos', import.meta.url));
+
+/**
+ * The registry and locks of every plugin run from this test process (TCQOS_STATE_DIR): test files
+ * running side by side never see each other's records. Removed when the process exits.
+ */
+export const TEST_STATE_DIR = mkdtempSync(join(tmpdir(), 'tcqos-state-'));
+process.once('exit', () => rmSync(TEST_STATE_DIR, { recursive: true, force: true }));
 
 export interface Invocation {
   readonly command: 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
@@ -28,6 +38,7 @@ export async function invoke(runnerNetns: string, call: Invocation): Promise<Plu
     CNI_NETNS: call.netns ?? '',
     CNI_IFNAME: call.ifname ?? 'eth0',
     CNI_PATH: '/opt/cni/bin',
+    TCQOS_STATE_DIR: TEST_STATE_DIR,
     ...call.extraEnv,
   };
   const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);

@@ -1,6 +1,6 @@
 /** ADD / CHECK / DEL against the real kernel: convergence, idempotence, drift, rollback, two attachments. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ifbName } from '../../src/plan/tree.ts';
+import { ifbName } from '../../src/tc/handles.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
 import { installedQdiscs, linkNames } from '../helpers/tc-state.ts';

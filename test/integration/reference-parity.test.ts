@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SUPPORTED_VERSIONS, versionAtLeast } from '../../src/cni/version.ts';
-import { ifbName } from '../../src/plan/tree.ts';
+import { ifbName } from '../../src/tc/handles.ts';
 import { expectShapedTo, goodputMbit, TCP6_GOODPUT_RATIO, TCP_GOODPUT_RATIO } from '../helpers/iperf.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
@@ -136,7 +136,7 @@ describe('reference cases', () => {
     const shaped = await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: address(peer), port: 5312, direction: 'ingress', seconds: 3 });
     expectShapedTo(`shapedSubnets (${_family}), ingress`, shaped, 10, _family === 'IPv6' ? TCP6_GOODPUT_RATIO : TCP_GOODPUT_RATIO);
     const elsewhere = await must('ip', ['netns', 'exec', pod.netns, 'tc', 'filter', 'show', 'dev', ifbName('eth0')]);
-    expect(elsewhere).toMatch(/flowid 7c05:1\b/);
+    expect(elsewhere).toMatch(/flowid 7c05:10\b/);
   });
 
   it('CHECK detects a foreign root qdisc that replaced tcqos', async () => {

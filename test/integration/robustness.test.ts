@@ -13,10 +13,11 @@ import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatReport, leftovers, podLeftovers, runPlugin, runSoak, soakPassed, strayLockFiles, strayProcesses } from '../../bench/soak.ts';
 import { normalizeConfig } from '../../src/config/normalize.ts';
-import { lockPath } from '../../src/netns/lock.ts';
+import { lockPath } from '../../src/state/lock.ts';
 import { setupLines } from '../../src/plan/batch.ts';
-import { ifbName, planAttachment } from '../../src/plan/tree.ts';
-import { invoke, prevResultFor, type PluginResult } from '../helpers/plugin.ts';
+import { planAttachment } from '../../src/plan/tree.ts';
+import { ifbName } from '../../src/tc/handles.ts';
+import { invoke, prevResultFor, TEST_STATE_DIR, type PluginResult } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
 
@@ -375,7 +376,7 @@ describe('a netns that disappears', () => {
       expect(await call('DEL', { target: gone })).toMatchObject({ exitCode: 0, stdout: '' });
       expect(strayLockFiles([{ path: gone.path, ifname: 'eth0' }])).toEqual([]);
     } finally {
-      rmSync(lockPath(gone.path, 'eth0'), { force: true });
+      rmSync(lockPath(TEST_STATE_DIR, gone.path, 'eth0'), { force: true });
     }
   });
 });

@@ -2,10 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { normalizeConfig } from '../../src/config/normalize.ts';
 import { parseTcJson } from '../../src/netns/json.ts';
 import { classFromText } from '../../src/netns/observe.ts';
-import { classId, leafHandle, safeWord, setupLines, teardownLines } from '../../src/plan/batch.ts';
-import { findDrift, type ObservedAttachment } from '../../src/plan/drift.ts';
+import { safeWord, setupLines, teardownLines } from '../../src/plan/batch.ts';
+import { describeChange, diffAttachment } from '../../src/plan/diff.ts';
+import type { AttachmentPlan } from '../../src/plan/tree.ts';
+import { classId, leafHandle } from '../../src/tc/handles.ts';
+import type { ObservedAttachment } from '../../src/tc/types.ts';
 import { quantumBytes } from '../../src/plan/sizing.ts';
-import { ifbName, planAttachment } from '../../src/plan/tree.ts';
+import { planAttachment } from '../../src/plan/tree.ts';
+import { ifbName } from '../../src/tc/handles.ts';
 import { addressKeys } from '../../src/plan/u32.ts';
 import { SEED_EGRESS } from '../helpers/seed-policy.ts';
 import { loadCidrSupport, parseCidr } from '../../src/config/cidr.ts';
@@ -32,9 +36,12 @@ describe('planning the seed policy', () => {
     expect(plan.egress?.defaultMinor).toBe(0x10);
   });
 
-  it('ingress shapes on the ifb and matches the peer as source', () => {
+  it('ingress shapes on the ifb and matches the peer as source; a catch-all filter picks the default class', () => {
     expect(plan.ingress?.dev).toBe(plan.ifb);
-    expect(plan.ingress?.filters).toEqual([{ pref: 10, protocol: 'ip', flowidMinor: 0x11, keys: [{ value: 0xc6120003, mask: 0xffffffff, offset: 12 }] }]);
+    expect(plan.ingress?.filters).toEqual([
+      { pref: 10, protocol: 'ip', flowidMinor: 0x11, keys: [{ value: 0xc6120003, mask: 0xffffffff, offset: 12 }] },
+      { pref: 0x7c04, protocol: 'all', flowidMinor: 0x10, keys: [{ value: 0, mask: 0, offset: 0 }] },
+    ]);
   });
 
   it('egress filters match destination, protocol and destination port per address family', () => {
@@ -62,6 +69,7 @@ describe('planning the seed policy', () => {
           { value: 5432, mask: 0xffff, offset: 40 },
         ],
       },
+      { pref: 0x7c04, protocol: 'all', flowidMinor: 0x10, keys: [{ value: 0, mask: 0, offset: 0 }] },
     ]);
   });
 
@@ -141,18 +149,33 @@ describe('reading tc output', () => {
       ceil: 50e6,
       burst: 6505,
       cburst: 7168,
+      counters: undefined,
     });
+  });
+
+  it('HTB class statistics are read from the lines under the class', () => {
+    const block = [
+      'class htb 7c05:10 parent 7c05:1 leaf 7c10: prio 0 rate 10Mbit ceil 10Mbit burst 2764b cburst 2764b',
+      ' Sent 1234567 bytes 890 pkt (dropped 3, overlimits 45 requeues 0)',
+      ' backlog 3028b 2p requeues 0',
+      ' lended: 890 borrowed: 0 giants: 0',
+    ].join('\n');
+    expect(classFromText(block).counters).toEqual({ bytes: 1234567, packets: 890, drops: 3, overlimits: 45, backlogBytes: 3028 });
   });
 });
 
+const findDrift = (planned: AttachmentPlan, observed: ObservedAttachment): string[] =>
+  diffAttachment(planned, observed).map((change) => describeChange(change, planned));
+const NO_COUNTERS = { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 };
+
 describe('drift', () => {
   const link = (name: string) => ({ name, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' });
-  const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass, limit: undefined });
+  const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass, limit: undefined, counters: NO_COUNTERS });
   const asObserved = (tree: NonNullable<typeof plan.egress>) => ({
     qdisc: ours(tree.dev, tree.defaultMinor.toString(16)),
     leaves: tree.leaves.map((leaf) => ({
       dev: tree.dev, kind: 'tbf', handle: leafHandle(leaf.classMinor), root: false, ingress: false,
-      parent: classId(leaf.classMinor), defaultClass: undefined, limit: leaf.limitBytes,
+      parent: classId(leaf.classMinor), defaultClass: undefined, limit: leaf.limitBytes, counters: NO_COUNTERS,
     })),
     classes: tree.classes.map((c) => ({
       id: classId(c.minor),
@@ -163,6 +186,7 @@ describe('drift', () => {
       ceil: c.ceilBytes * 8,
       burst: c.burstBytes,
       cburst: c.cburstBytes,
+      counters: undefined,
     })),
     filters: tree.filters.map((f) => ({ ...f, kind: 'u32', flowid: classId(f.flowidMinor), redirectTo: undefined })),
   });
@@ -170,7 +194,7 @@ describe('drift', () => {
     iface: link('eth0'),
     ifb: { ...link(plan.ifb), kind: 'ifb' },
     egress: asObserved(plan.egress!),
-    ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, parent: undefined, defaultClass: undefined, limit: undefined },
+    ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, parent: undefined, defaultClass: undefined, limit: undefined, counters: NO_COUNTERS },
     redirects: [{ pref: 0x7c05, protocol: 'all', kind: 'u32', flowid: undefined, keys: [{ value: 0, mask: 0, offset: 0 }], redirectTo: plan.ifb }],
     ingress: asObserved(plan.ingress!),
   };
@@ -190,9 +214,10 @@ describe('drift', () => {
 
   it('names a missing filter and a missing redirect', () => {
     const drift = findDrift(plan, { ...matching, egress: { ...matching.egress, filters: [] }, redirects: [] });
-    expect(drift).toHaveLength(3);
+    expect(drift).toHaveLength(4);
     expect(drift[0]).toMatch(/egress: filter missing on eth0: protocol ip pref 10/);
-    expect(drift[2]).toMatch(/ingress: no filter on eth0 redirects to/);
+    expect(drift[2]).toMatch(/egress: filter missing on eth0: protocol all pref 31748 .* -> 7c05:10/);
+    expect(drift[3]).toMatch(/ingress: no filter on eth0 redirects to/);
   });
 
   it('names a missing leaf queue', () => {

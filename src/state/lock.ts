@@ -1,12 +1,15 @@
 /**
- * One tcqos at a time per attachment: runtimes retry after timeouts, so ADD and DEL for the same
- * pod can overlap. A lock file holds the owner's pid; a lock whose owner died (SIGKILL) is taken over.
+ * One tcqos at a time per attachment (runtimes retry after timeouts, so ADD and DEL for the same
+ * pod can overlap; an operator's update can meet either) and per uplink (admission adds up every
+ * attachment's share). A lock file holds the owner's pid; a lock whose owner died (SIGKILL) is
+ * taken over.
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const LOCK_DIR = '/run/tcqos/locks';
+/** How long a command waits for a lock before answering "try again later". */
+export const LOCK_TIMEOUT_MS = 20_000;
 
 export class LockTimeoutError extends Error {}
 
@@ -19,12 +22,22 @@ function alive(pid: number): boolean {
   }
 }
 
-export function lockPath(netns: string, ifname: string, dir = LOCK_DIR): string {
-  return `${dir}/${createHash('sha256').update(`${netns}\0${ifname}`).digest('hex').slice(0, 24)}.lock`;
+function locksDir(stateDir: string): string {
+  return `${stateDir}/locks`;
 }
 
-/** Runs `work` holding the attachment's lock. */
-export async function withAttachmentLock<T>(path: string, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+/** The lock of one attachment: its netns and interface name say which kernel objects it guards. */
+export function lockPath(stateDir: string, netns: string, ifname: string): string {
+  return `${locksDir(stateDir)}/${createHash('sha256').update(`${netns}\0${ifname}`).digest('hex').slice(0, 24)}.lock`;
+}
+
+/** The lock under which an uplink's admission is decided (the name passed the interface-name rule). */
+export function uplinkLockPath(stateDir: string, uplink: string): string {
+  return `${locksDir(stateDir)}/uplink-${uplink}.lock`;
+}
+
+/** Runs `work` holding the lock file at `path`. */
+export async function withLock<T>(path: string, work: () => Promise<T>, timeoutMs = LOCK_TIMEOUT_MS): Promise<T> {
   mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o700 });
   const deadline = Date.now() + timeoutMs;
   for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
@@ -37,7 +50,7 @@ export async function withAttachmentLock<T>(path: string, timeoutMs: number, wor
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       if (removeStaleLock(path)) continue;
       const owner = readLockOwner(path);
-      if (Date.now() > deadline) throw new LockTimeoutError(`another tcqos (pid ${owner}) is working on this attachment`);
+      if (Date.now() > deadline) throw new LockTimeoutError(`another tcqos (pid ${owner}) holds ${path}; try again`);
       await sleep(wait);
     }
   }
@@ -66,7 +79,8 @@ function ageMs(path: string): number {
 }
 
 /** Removes the locks of tcqos processes that died holding them (GC). */
-export function removeStaleLocks(dir = LOCK_DIR): number {
+export function removeStaleLocks(stateDir: string): number {
+  const dir = locksDir(stateDir);
   let names: string[];
   try {
     names = readdirSync(dir);

@@ -1,0 +1,80 @@
+/**
+ * Adding and removing an attachment on the node: the kernel state and its registry record move
+ * together. A record is written (and the uplink share admitted) before anything is installed, and
+ * removed again if installing fails, so no attachment is ever shaped without a record.
+ */
+import { policyToJson } from '../config/policy-json.ts';
+import type { DerivedPolicy, PolicySource } from '../config/policy.ts';
+import type { Logger } from '../log.ts';
+import type { NetnsSession } from '../netns/session.ts';
+import { assignAttachmentClassIds } from '../plan/class-ids.ts';
+import type { AttachmentPlan } from '../plan/tree.ts';
+import { lockPath, removeStaleLock, withLock } from '../state/lock.ts';
+import type { AttachmentRecord, AttachmentRef, PodIdentity } from '../state/record.ts';
+import type { Registry } from '../state/registry.ts';
+import { admitAndRecord } from './admission.ts';
+import { removeShaping } from './remove.ts';
+import { shapeAttachment } from './shape.ts';
+
+export interface NewAttachment extends AttachmentRef {
+  readonly netns: string;
+  readonly network: string;
+  readonly pod?: PodIdentity;
+  /** The inputs as they will be kept: the admin's entry, the runtime's values, the pod's annotations. */
+  readonly config: Record<string, unknown>;
+  readonly runtime?: Record<string, unknown>;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly derived: DerivedPolicy;
+}
+
+export function newRecord(attachment: NewAttachment, now = new Date().toISOString()): AttachmentRecord {
+  const { derived } = attachment;
+  const sources: { egress?: PolicySource; ingress?: PolicySource } = { ...derived.sources };
+  return {
+    version: 1,
+    containerId: attachment.containerId,
+    ifname: attachment.ifname,
+    netns: attachment.netns,
+    network: attachment.network,
+    ...(attachment.pod ? { pod: attachment.pod } : {}),
+    config: attachment.config,
+    ...(attachment.runtime ? { runtime: attachment.runtime } : {}),
+    ...(attachment.annotations && Object.keys(attachment.annotations).length ? { annotations: attachment.annotations } : {}),
+    policy: policyToJson(derived.policy),
+    sources,
+    classIds: assignAttachmentClassIds(derived.policy),
+    ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** ADD: admit, record, shape; on failure nothing stays (no tc state, no record, no share). */
+export async function attach(registry: Registry, session: NetnsSession, attachment: NewAttachment, log: Logger): Promise<AttachmentPlan> {
+  return withLock(lockPath(registry.stateDir, session.path, attachment.ifname), async () => {
+    const record = newRecord(attachment);
+    await admitAndRecord(registry, record);
+    try {
+      return await shapeAttachment(session, { ifname: attachment.ifname, policy: attachment.derived.policy, classIds: record.classIds }, log);
+    } catch (error) {
+      registry.remove(record);
+      throw error;
+    }
+  });
+}
+
+/** DEL: remove the shaping and the record; true when there was an ifb. */
+export async function detach(registry: Registry, session: NetnsSession, ref: AttachmentRef): Promise<boolean> {
+  return withLock(lockPath(registry.stateDir, session.path, ref.ifname), async () => {
+    const removedIfb = await removeShaping(session, ref.ifname);
+    registry.remove(ref);
+    return removedIfb;
+  });
+}
+
+/** DEL when the netns is already gone: only the record and a killed command's lock can be left. */
+export function forget(registry: Registry, ref: AttachmentRef, netns: string): void {
+  registry.remove(ref);
+  // A runtime before CNI 1.1 never calls GC: the lock an interrupted ADD left goes now.
+  if (netns) removeStaleLock(lockPath(registry.stateDir, netns, ref.ifname));
+}

@@ -1,0 +1,39 @@
+/**
+ * Garbage collection (CNI GC, and the node agent's sweep): attachments the runtime no longer knows
+ * lose their shaping and their record; records of pods that are gone are dropped.
+ */
+import type { Logger } from '../log.ts';
+import { NO_FAULTS } from '../netns/faults.ts';
+import { withNetns } from '../netns/session.ts';
+import { removeStaleLocks } from '../state/lock.ts';
+import type { AttachmentRef } from '../state/record.ts';
+import { pathExists, type Registry } from '../state/registry.ts';
+import { detach } from './attach.ts';
+
+export interface Collected {
+  /** Attachments whose shaping was removed (their netns still existed). */
+  readonly unshaped: readonly AttachmentRef[];
+  /** Records dropped: their netns was gone, or they could not be read. */
+  readonly dropped: number;
+}
+
+/** Every attachment of `network` not in `valid` loses its shaping and record; other networks are left alone. */
+export async function collectGarbage(registry: Registry, network: string, valid: readonly AttachmentRef[], log: Logger): Promise<Collected> {
+  const keep = new Set(valid.map((ref) => `${ref.containerId}\0${ref.ifname}`));
+  const unshaped: AttachmentRef[] = [];
+  const problems = registry.dropUnreadable();
+  for (const problem of problems) log.warn({}, `dropped an unreadable registry record: ${problem}`);
+  const gone = registry.dropGone();
+  for (const record of registry.list().records) {
+    if (record.network !== network || keep.has(`${record.containerId}\0${record.ifname}`)) continue;
+    if (!pathExists(record.netns)) continue;
+    try {
+      await withNetns(record.netns, NO_FAULTS, (session) => detach(registry, session, record));
+      unshaped.push(record);
+    } catch (error) {
+      log.warn({ err: error, containerId: record.containerId, ifname: record.ifname }, 'GC could not remove a stale attachment');
+    }
+  }
+  removeStaleLocks(registry.stateDir);
+  return { unshaped, dropped: problems.length + gone.length };
+}

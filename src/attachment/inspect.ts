@@ -1,0 +1,46 @@
+/** Reading an attachment back and comparing it with a policy: what CHECK and update start from. */
+import type { Policy } from '../config/policy.ts';
+import { formatRate } from '../config/units.ts';
+import { observeAttachment, readAttachmentState } from '../netns/observe.ts';
+import type { NetnsSession } from '../netns/session.ts';
+import type { AttachmentClassIds } from '../plan/class-ids.ts';
+import { describeChange, diffAttachment, type AttachmentChange } from '../plan/diff.ts';
+import { planAttachment, type AttachmentPlan } from '../plan/tree.ts';
+import type { AttachmentState } from '../tc/ownership.ts';
+import type { ObservedAttachment } from '../tc/types.ts';
+import { DriftError, InterfaceMissingError } from './errors.ts';
+
+export interface Inspection {
+  readonly state: AttachmentState;
+  readonly observed: ObservedAttachment;
+  readonly plan: AttachmentPlan;
+  readonly changes: readonly AttachmentChange[];
+}
+
+/** Reads the attachment and plans `policy` for it (class ids kept), listing the differences. */
+export function inspectAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): Inspection {
+  const state = readAttachmentState(session, ifname);
+  const observed = observeAttachment(session, state);
+  if (!observed.iface) throw new InterfaceMissingError(ifname, session.path);
+  const plan = planAttachment(policy, ifname, observed.iface.mtu, classIds);
+  return { state, observed, plan, changes: diffAttachment(plan, observed) };
+}
+
+/** CHECK: throws a DriftError naming every difference between the kernel and `policy`. */
+export function verifyAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): void {
+  const { plan, changes } = inspectAttachment(session, ifname, policy, classIds);
+  if (changes.length) throw new DriftError(ifname, changes.map((change) => describeChange(change, plan)));
+}
+
+/** Where a policy goes above its caps (a record edited by hand, or written by a broken tool). */
+export function exceedsCaps(policy: Policy, caps: Policy): string[] {
+  const beyond: string[] = [];
+  for (const direction of ['egress', 'ingress'] as const) {
+    const cap = caps[direction];
+    const inForce = policy[direction];
+    if (!cap || !inForce) continue;
+    if (inForce.rate > cap.rate) beyond.push(`${direction} rate ${formatRate(inForce.rate)} is above the cap ${formatRate(cap.rate)}`);
+    if (inForce.ceil > cap.ceil) beyond.push(`${direction} ceil ${formatRate(inForce.ceil)} is above the cap ${formatRate(cap.ceil)}`);
+  }
+  return beyond;
+}

@@ -1,0 +1,42 @@
+/** Removing what tcqos installed on an attachment, and never anything it did not install. */
+import { readAttachmentState } from '../netns/observe.ts';
+import { ToolError, type NetnsSession } from '../netns/session.ts';
+import { script, teardownLines } from '../plan/batch.ts';
+import { ifbName } from '../tc/handles.ts';
+import { isOurs, type AttachmentState } from '../tc/ownership.ts';
+
+/**
+ * Removes the attachment's shaping. The ifb is tcqos's by its name, and deleting a link is the slow
+ * part (~20 ms of RCU grace periods): it is started first, and the qdiscs are read and removed while
+ * the kernel works on it. True when there was an ifb.
+ */
+export async function removeShaping(session: NetnsSession, ifname: string): Promise<boolean> {
+  return removeIfbWhile(session, ifbName(ifname), () => removeQdiscs(session, readAttachmentState(session, ifname)));
+}
+
+/** Removes everything of tcqos's that `state` shows. */
+export async function removeState(session: NetnsSession, state: AttachmentState): Promise<void> {
+  if (state.ifbExists) await removeIfbWhile(session, state.ifb, () => removeQdiscs(session, state));
+  else removeQdiscs(session, state);
+}
+
+/** Deletes the ifb (its qdiscs go with it) while `meanwhile` runs; true when the ifb was there. */
+export async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () => void): Promise<boolean> {
+  const deletion = session.start('ip', ['link', 'del', 'dev', ifb]);
+  try {
+    meanwhile();
+  } catch (error) {
+    await deletion.catch(() => undefined);
+    throw error;
+  }
+  const run = await deletion;
+  if (run.exitCode === 0) return true;
+  if (/Cannot find device/.test(run.stderr)) return false;
+  throw new ToolError(run);
+}
+
+/** tcqos's root qdisc and ingress qdisc on the pod interface. */
+function removeQdiscs(session: NetnsSession, state: AttachmentState): void {
+  const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
+  if (lines.length) session.mustRun('tc', ['-batch', '-'], script(lines));
+}

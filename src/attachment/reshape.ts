@@ -1,0 +1,50 @@
+/**
+ * Changing a live attachment's shaping in place: the typed diff between the kernel and the new plan
+ * becomes one tc batch (plus creating or deleting the ifb when ingress is turned on or off). Flows
+ * keep running: no qdisc is re-created, classes keep their queues and counters.
+ */
+import type { Policy } from '../config/policy.ts';
+import type { Logger } from '../log.ts';
+import type { NetnsSession } from '../netns/session.ts';
+import type { AttachmentClassIds } from '../plan/class-ids.ts';
+import { createIfbLines, script } from '../plan/batch.ts';
+import type { AttachmentPlan } from '../plan/tree.ts';
+import { updateLines } from '../plan/update.ts';
+import { foreignIngress } from '../tc/ownership.ts';
+import { ApplyError, ForeignQdiscError } from './errors.ts';
+import { inspectAttachment } from './inspect.ts';
+
+export interface Reshaped {
+  readonly plan: AttachmentPlan;
+  /** The tc lines run (empty when the kernel already matched). */
+  readonly lines: readonly string[];
+}
+
+export async function reshapeAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds, log: Logger): Promise<Reshaped> {
+  const { plan, changes, state } = inspectAttachment(session, ifname, policy, classIds);
+  for (const change of changes) {
+    if (change.kind === 'tree' && change.change.kind === 'tree-foreign') {
+      const qdisc = change.change.qdisc;
+      throw new ForeignQdiscError(change.dev, qdisc.kind, 'root', qdisc.handle);
+    }
+  }
+  const ingress = foreignIngress(state);
+  if (policy.ingress && ingress && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
+    throw new ForeignQdiscError(ifname, ingress.kind, 'ingress', ingress.handle);
+  }
+  if (plan.ingress && changes.some((change) => change.kind === 'ifb-missing')) {
+    const created = session.run('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
+    if (created.exitCode !== 0) throw new ApplyError('creating the ifb for ingress shaping', created);
+  }
+  const lines = updateLines(plan, changes);
+  if (lines.length) {
+    const tcScript = script(session.faults.intoBatch(lines));
+    const ran = session.run('tc', ['-batch', '-'], tcScript);
+    if (ran.exitCode !== 0) throw new ApplyError(`changing the shaping of ${ifname}`, ran, tcScript);
+  }
+  if (!plan.ingress && changes.some((change) => change.kind === 'ifb-unwanted')) {
+    session.mustRun('ip', ['link', 'del', 'dev', plan.ifb]);
+  }
+  log.info({ lines: lines.length }, 'shaping changed in place');
+  return { plan, lines };
+}

@@ -1,0 +1,114 @@
+/**
+ * Changing a running attachment's policy: the operator replaces the admin's caps (`tcqos update`),
+ * the node agent replaces the pod's inputs (annotations). Either way the policy in force is derived
+ * again by the same rules as at ADD (pod values tighten the caps, never loosen them), admitted on
+ * the uplink, applied in place, and recorded.
+ */
+import { derivePolicy } from '../config/derive.ts';
+import { policyAnnotations } from '../config/policy-annotations.ts';
+import { policyFromJson, policyToJson } from '../config/policy-json.ts';
+import type { PolicySource } from '../config/policy.ts';
+import type { Logger } from '../log.ts';
+import { NO_FAULTS } from '../netns/faults.ts';
+import { withNetns } from '../netns/session.ts';
+import { assignAttachmentClassIds } from '../plan/class-ids.ts';
+import { lockPath, withLock } from '../state/lock.ts';
+import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
+import type { Registry } from '../state/registry.ts';
+import { admitAndRecord } from './admission.ts';
+import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
+import { reshapeAttachment } from './reshape.ts';
+
+export interface UpdateOutcome {
+  /** Whether any tc line ran. */
+  readonly changed: boolean;
+  readonly record: AttachmentRecord;
+  /** The tc lines run. */
+  readonly commands: readonly string[];
+}
+
+type Inputs = Pick<AttachmentRecord, 'config' | 'runtime' | 'annotations'>;
+
+/** Operator: `config` becomes the attachment's caps (any valid value: the node's root may loosen). */
+export async function applyOperatorConfig(registry: Registry, ref: AttachmentRef, config: Record<string, unknown>, log: Logger): Promise<UpdateOutcome> {
+  return changeAttachment(registry, ref, (record) => ({ ...inputsOf(record), config: { ...config, name: record.network } }), 'operator', log);
+}
+
+/** Node agent: the pod's current annotations (and the runtime values they imply), under the recorded caps. */
+export async function applyPodInputs(
+  registry: Registry,
+  ref: AttachmentRef,
+  inputs: { readonly runtime?: Record<string, unknown>; readonly annotations?: Readonly<Record<string, string>> },
+  log: Logger,
+): Promise<UpdateOutcome> {
+  const annotations = inputs.annotations && policyAnnotations(inputs.annotations);
+  return changeAttachment(
+    registry,
+    ref,
+    (record) => ({
+      config: record.config,
+      ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
+      ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+    }),
+    undefined,
+    log,
+  );
+}
+
+function inputsOf(record: AttachmentRecord): Inputs {
+  return { config: record.config, ...(record.runtime ? { runtime: record.runtime } : {}), ...(record.annotations ? { annotations: record.annotations } : {}) };
+}
+
+function readRecord(registry: Registry, ref: AttachmentRef): AttachmentRecord {
+  const { record, problem } = registry.read(ref);
+  if (problem) throw new UnreadableRecordError(`the registry record of ${ref.containerId}/${ref.ifname} cannot be read (${problem}): DEL and ADD the attachment again`);
+  if (!record) throw new AttachmentNotFoundError(ref, registry.stateDir);
+  return record;
+}
+
+async function changeAttachment(
+  registry: Registry,
+  ref: AttachmentRef,
+  edit: (record: AttachmentRecord) => Inputs,
+  /** Who set the caps, when the caps change ('operator'); undefined keeps what the record says. */
+  capsSetBy: PolicySource | undefined,
+  log: Logger,
+): Promise<UpdateOutcome> {
+  const found = readRecord(registry, ref);
+  return withNetns(found.netns, NO_FAULTS, (session) =>
+    withLock(lockPath(registry.stateDir, found.netns, ref.ifname), async () => {
+      const current = readRecord(registry, ref);
+      const inputs = edit(current);
+      const derived = await derivePolicy(inputs);
+      const sources: { egress?: PolicySource; ingress?: PolicySource } = {};
+      for (const [direction, source] of Object.entries(derived.sources) as Array<['egress' | 'ingress', PolicySource]>) {
+        const capsSource = capsSetBy ?? (current.sources[direction] === 'operator' ? 'operator' : 'config');
+        sources[direction] = source === 'config' ? capsSource : source;
+      }
+      const classIds = assignAttachmentClassIds(derived.policy, current.classIds);
+      // What the new inputs leave out must not survive from the old record.
+      const { runtime: _runtime, annotations: _annotations, uplink: _uplink, ...kept } = current;
+      const recorded: AttachmentRecord = {
+        ...kept,
+        ...inputs,
+        policy: policyToJson(derived.policy),
+        sources,
+        classIds,
+        ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
+        updatedAt: new Date().toISOString(),
+      };
+      await admitAndRecord(registry, recorded);
+      try {
+        const reshaped = await reshapeAttachment(session, ref.ifname, derived.policy, classIds, log);
+        return { changed: reshaped.lines.length > 0, record: recorded, commands: reshaped.lines };
+      } catch (error) {
+        // Put back what was in force: the record first, then (best effort) the kernel.
+        registry.write(current);
+        await reshapeAttachment(session, ref.ifname, await policyFromJson(current.policy), current.classIds, log).catch((restoreError: unknown) =>
+          log.error({ err: restoreError }, 'restoring the previous shaping after a failed update failed too'),
+        );
+        throw error;
+      }
+    }),
+  );
+}

@@ -1,0 +1,82 @@
+/**
+ * From a CNI invocation to what the use cases take: the policy inputs (the admin's entry, the
+ * runtime's bandwidth values, the pod's annotations), the pod's identity, the registry, a logger.
+ */
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import type { CommandContext } from '../cni/skel.ts';
+import { derivePolicy } from '../config/derive.ts';
+import { ConfigError } from '../config/errors.ts';
+import { policyAnnotations } from '../config/policy-annotations.ts';
+import type { DerivedPolicy, PolicyInputs, Settings } from '../config/policy.ts';
+import { POD_ANNOTATIONS_KEY } from '../config/schema.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { PodIdentity } from '../state/record.ts';
+import { Registry, stateDirFrom } from '../state/registry.ts';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The three inputs, apart: what a record keeps and what `tcqos update` and the agent later replace. */
+export function policyInputs(context: CommandContext): Required<Pick<PolicyInputs, 'config'>> & PolicyInputs {
+  const { prevResult: _prevResult, runtimeConfig, ...config } = context.config;
+  const runtime = isObject(runtimeConfig) && isObject(runtimeConfig['bandwidth']) ? runtimeConfig['bandwidth'] : undefined;
+  const annotations = isObject(runtimeConfig) && isObject(runtimeConfig[POD_ANNOTATIONS_KEY]) ? runtimeConfig[POD_ANNOTATIONS_KEY] : undefined;
+  return { config, ...(runtime ? { runtime } : {}), ...(annotations ? { annotations: annotations as Record<string, string> } : {}) };
+}
+
+/** The annotations a record keeps: only tcqos's own (tcqos.io/policy*). */
+export function keptAnnotations(inputs: PolicyInputs): Record<string, string> | undefined {
+  return inputs.annotations && policyAnnotations(inputs.annotations);
+}
+
+/** The policy the invocation asks for; an invalid configuration or annotation is CNI error 7. */
+export async function derive(context: CommandContext): Promise<DerivedPolicy> {
+  try {
+    return await derivePolicy({ config: context.config });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CniError(ErrorCode.invalidConfig, `invalid tcqos configuration: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ * The settings alone, for commands that must work even when the configuration no longer validates
+ * (DEL, GC): tcqos finds its own state by its names, and a pod must never become undeletable.
+ */
+export async function settingsOrDefaults(context: CommandContext, config: Record<string, unknown> = context.config): Promise<Settings> {
+  try {
+    return (await derivePolicy({ config })).settings;
+  } catch (error) {
+    if (error instanceof ConfigError) return { logLevel: 'warn' };
+    throw error;
+  }
+}
+
+export function podIdentity(context: CommandContext): PodIdentity | undefined {
+  const { args } = context.env;
+  const namespace = args['K8S_POD_NAMESPACE'];
+  const name = args['K8S_POD_NAME'];
+  if (!namespace || !name) return undefined;
+  return { namespace, name, ...(args['K8S_POD_UID'] ? { uid: args['K8S_POD_UID'] } : {}) };
+}
+
+export function registryFor(context: CommandContext, settings: Settings): Registry {
+  return new Registry(stateDirFrom(context.vars, settings.stateDir));
+}
+
+export function commandLogger(context: Pick<CommandContext, 'env'>, settings: Settings): Logger {
+  const { env } = context;
+  return createLogger(settings, {
+    command: env.command,
+    containerId: env.containerId,
+    ifname: env.ifname,
+    ...(env.args['K8S_POD_NAMESPACE'] ? { pod: `${env.args['K8S_POD_NAMESPACE']}/${env.args['K8S_POD_NAME'] ?? ''}` } : {}),
+  });
+}
+
+/** Warnings at warn; expected adjustments (containerd's burst clamped on every annotated pod) at info. */
+export function logConfigNotes(logger: Logger, derived: Pick<DerivedPolicy, 'warnings' | 'notices'>): void {
+  for (const warning of derived.warnings) logger.warn({}, warning);
+  for (const notice of derived.notices) logger.info({}, notice);
+}

@@ -1,0 +1,87 @@
+/**
+ * The tc lines that move a live attachment to a new plan without re-creating its qdiscs: classes
+ * are retuned in place (`tc class change` keeps their queues and counters), classes and leaf queues
+ * are added or removed one by one, and rules are replaced per filter preference. Only a direction
+ * turned on or off adds or removes a whole tree. Creating or deleting the ifb is the caller's
+ * (`ip`), before and after these lines.
+ */
+import { QDISC_HANDLE } from '../tc/handles.ts';
+import { classDeleteLine, classLine, filterDeleteLine, filterLine, leafLine, redirectLines, safeWord, treeLines } from './batch.ts';
+import { extraMinor, type AttachmentChange, type TreeChange } from './diff.ts';
+import type { AttachmentPlan, ShapingTree } from './tree.ts';
+
+export function updateLines(plan: AttachmentPlan, changes: readonly AttachmentChange[]): string[] {
+  const lines: string[] = [];
+  for (const direction of ['egress', 'ingress'] as const) {
+    const tree = plan[direction];
+    const own = changes.flatMap((change) => (change.kind === 'tree' && change.direction === direction ? [change.change] : []));
+    if (own.some((change) => change.kind === 'tree-unwanted')) {
+      // ingress goes with its ifb (the caller deletes it); only egress's qdisc is deleted here
+      if (direction === 'egress') lines.push(`qdisc del dev ${safeWord(plan.ifname)} root handle ${QDISC_HANDLE}`);
+      continue;
+    }
+    if (!tree) continue;
+    if (own.some((change) => change.kind === 'tree-missing')) lines.push(...treeLines(tree));
+    else lines.push(...treeUpdateLines(tree, own));
+  }
+  if (plan.ingress && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
+    lines.push(...redirectLines(plan.ifname, plan.ifb));
+  } else if (plan.ingress && changes.some((change) => change.kind === 'redirect-missing')) {
+    lines.push(redirectLines(plan.ifname, plan.ifb)[1]!);
+  }
+  if (!plan.ingress && changes.some((change) => change.kind === 'ifb-unwanted')) lines.push(`qdisc del dev ${safeWord(plan.ifname)} ingress`);
+  return lines;
+}
+
+/**
+ * In an order the kernel accepts: classes (parents first) and their queues, then the filters of
+ * every changed preference replaced, then the classes no filter points at any more removed.
+ */
+function treeUpdateLines(tree: ShapingTree, changes: readonly TreeChange[]): string[] {
+  const dev = tree.dev;
+  const classes: string[] = [];
+  const queues: string[] = [];
+  const removals: string[] = [];
+  for (const change of changes) {
+    switch (change.kind) {
+      case 'class-missing':
+        classes.push(classLine('add', dev, change.spec));
+        break;
+      case 'class-changed':
+        classes.push(classLine('change', dev, change.spec));
+        break;
+      case 'class-moved':
+        classes.push(classDeleteLine(dev, change.spec.minor), classLine('add', dev, change.spec));
+        break;
+      case 'leaf-missing':
+        queues.push(leafLine('add', dev, change.leaf));
+        break;
+      case 'leaf-changed':
+        queues.push(leafLine('change', dev, change.leaf));
+        break;
+      case 'leaf-foreign':
+        queues.push(`qdisc del dev ${safeWord(dev)} parent ${change.seen.parent}`, leafLine('add', dev, change.leaf));
+        break;
+      case 'class-extra': {
+        const minor = extraMinor(change);
+        if (minor !== undefined) removals.push(classDeleteLine(dev, minor));
+        break;
+      }
+    }
+  }
+  // A moved class's queue went with it: add it again.
+  const moved = new Set(changes.flatMap((change) => (change.kind === 'class-moved' ? [change.spec.minor] : [])));
+  for (const leaf of tree.leaves) if (moved.has(leaf.classMinor)) queues.push(leafLine('add', dev, leaf));
+
+  // Preferences to rewrite, and which of them hold filters now (tc refuses to delete an empty one).
+  const prefs = new Map<number, boolean>();
+  for (const change of changes) {
+    if (change.kind === 'filter-missing') prefs.set(change.filter.pref, (prefs.get(change.filter.pref) ?? false) || change.prefInUse);
+    if (change.kind === 'filter-extra') prefs.set(change.filter.pref, true);
+  }
+  const filters = [...prefs].sort(([a], [b]) => a - b).flatMap(([pref, inUse]) => [
+    ...(inUse ? [filterDeleteLine(dev, pref)] : []),
+    ...tree.filters.filter((filter) => filter.pref === pref).map((filter) => filterLine(dev, filter)),
+  ]);
+  return [...classes, ...queues, ...filters, ...removals];
+}

@@ -1,0 +1,64 @@
+/** One attachment's record in the node's registry: what was asked, what is in force, and who set it. */
+import type { PolicyJson, PolicySource } from '../config/policy.ts';
+
+export interface AttachmentRef {
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
+export interface PodIdentity {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid?: string;
+}
+
+export interface UplinkShare {
+  readonly name: string;
+  /** bit/s */
+  readonly capacity: number;
+}
+
+/** name -> HTB minor, per direction: kept for the attachment's life so an edit renumbers nothing. */
+export interface ClassIds {
+  readonly egress?: Readonly<Record<string, number>>;
+  readonly ingress?: Readonly<Record<string, number>>;
+}
+
+export interface AttachmentRecord {
+  readonly version: 1;
+  readonly containerId: string;
+  readonly ifname: string;
+  readonly netns: string;
+  /** The conflist's "name". */
+  readonly network: string;
+  readonly pod?: PodIdentity;
+  /** The admin's static tcqos entry (the caps), as raw JSON; `tcqos update` replaces it. */
+  readonly config: Record<string, unknown>;
+  /** runtimeConfig.bandwidth as the runtime sent it (or as the agent rebuilt it from annotations). */
+  readonly runtime?: Record<string, unknown>;
+  /** The pod's tcqos.io/policy* annotations. */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** The policy in force. */
+  readonly policy: PolicyJson;
+  /** What set each direction's values. */
+  readonly sources: { readonly egress?: PolicySource; readonly ingress?: PolicySource };
+  readonly classIds: ClassIds;
+  readonly uplink?: UplinkShare;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** A record's problems, if any: a hand-edited, truncated or foreign file must not pass for a record. */
+export function recordProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const record = value as Record<string, unknown>;
+  if (record['version'] !== 1) return `unknown record version ${JSON.stringify(record['version'])}`;
+  for (const key of ['containerId', 'ifname', 'netns', 'network', 'createdAt', 'updatedAt']) {
+    if (typeof record[key] !== 'string') return `"${key}" is missing or not a string`;
+  }
+  for (const key of ['config', 'policy', 'sources', 'classIds']) {
+    const member = record[key];
+    if (typeof member !== 'object' || member === null || Array.isArray(member)) return `"${key}" is missing or not an object`;
+  }
+  return undefined;
+}
