@@ -14,7 +14,8 @@ const INSTALL_USAGE = `Usage: tcqos install --bin-dir DIR --conf-dir DIR [--netw
 
 Copies this executable to DIR/${PLUGIN_FILE} (atomically, mode 0755), checks that it runs there, then
 chains tcqos into the network configs of the conf dir. A binary that cannot run on this node (no
-glibc >= 2.28, no libstdc++) is removed again and no conflist is touched.
+glibc >= 2.28, no libstdc++) is not put in place (a tcqos already there stays), no conflist is
+touched, and the error names what is missing.
 
   --bin-dir DIR     the runtime's CNI plugin directory, e.g. /opt/cni/bin
   --conf-dir DIR    the runtime's CNI config directory, e.g. /etc/cni/net.d
