@@ -1,0 +1,25 @@
+/** What the operator subcommands share: the state dir flag, the registry, and a logger to stderr. */
+import { createLogger, type Logger } from '../log.ts';
+import { Registry, stateDirFrom } from '../state/registry.ts';
+import type { OperatorIo, OptionValues } from './cli.ts';
+
+export const STATE_DIR_OPTION = {
+  'state-dir': { type: 'string' },
+} as const;
+
+export const STATE_DIR_HELP = `  --state-dir DIR   the registry's directory (default: $TCQOS_STATE_DIR, else /run/tcqos)`;
+
+export function registryFrom(values: OptionValues, io: OperatorIo): Registry {
+  const flag = values['state-dir'];
+  return new Registry(typeof flag === 'string' ? flag : stateDirFrom(io.env));
+}
+
+export function operatorLogger(command: string): Logger {
+  return createLogger({ logLevel: 'warn' }, { command });
+}
+
+/** An optional string flag, or undefined. */
+export function stringFlag(values: OptionValues, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
