@@ -1,0 +1,323 @@
+/**
+ * A stand-in for kube-apiserver (none can be installed here), speaking just enough of its wire
+ * format for the agent: pods listed and watched across namespaces with a `spec.nodeName` field
+ * selector, resourceVersions, watch events as newline-delimited JSON on a chunked response kept
+ * open, BOOKMARKs, 410 Gone once history is compacted (as an ERROR event on a 200 response, or
+ * as an HTTP 410, both of which real servers send), Events posted on pods, and injected failures.
+ * Everything the client asked is in `requests`.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface PodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly nodeName: string;
+  readonly annotations?: Record<string, string>;
+  readonly uid?: string;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+  /** ms since the server started */
+  readonly at: number;
+}
+
+/** An Event as posted, with the name the server gave it. */
+export interface PostedEvent {
+  readonly metadata: { readonly name: string; readonly namespace: string };
+  readonly involvedObject: { readonly kind: string; readonly namespace: string; readonly name: string; readonly uid?: string };
+  readonly reason: string;
+  readonly message: string;
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+/** The next list or watch request fails: with this HTTP status, or its connection is cut. */
+export type Fault = { readonly status: number } | 'reset';
+
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface PodObject {
+  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string; annotations?: Record<string, string> };
+  spec: { nodeName: string; containers: Array<{ name: string; image: string }> };
+  status: { phase: string };
+}
+interface Change {
+  readonly resourceVersion: number;
+  readonly type: EventType;
+  readonly pod: PodObject;
+}
+interface Watcher {
+  readonly response: ServerResponse;
+  readonly nodeName: string | undefined;
+  readonly bookmarks: boolean;
+}
+
+export class FakeApiServer {
+  readonly requests: RecordedRequest[] = [];
+  readonly events: PostedEvent[] = [];
+  /** How a watch from a compacted resourceVersion is refused. */
+  goneAs: 'event' | 'status' = 'event';
+  /** Keeps watches open past their timeoutSeconds, silent: a connection that died without a word. */
+  ignoreWatchTimeouts = false;
+  private readonly server: Server;
+  private readonly started = Date.now();
+  private readonly pods = new Map<string, PodObject>();
+  private readonly history: Change[] = [];
+  private readonly watchers = new Set<Watcher>();
+  private readonly faults: Fault[] = [];
+  private resourceVersion = 1000;
+  /** Watches from a resourceVersion below this get 410 Gone. */
+  private compactedTo = 0;
+
+  private constructor(server: Server) {
+    this.server = server;
+  }
+
+  static async start(): Promise<FakeApiServer> {
+    let fake: FakeApiServer | undefined;
+    const server = createServer((request, response) => fake!.handle(request, response));
+    fake = new FakeApiServer(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return fake;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Open watch connections right now. */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  /** Writes a kubeconfig pointing at this server (JSON is YAML too). */
+  writeKubeconfig(path: string): void {
+    const config = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      // the client refuses plain http unless TLS verification is explicitly off
+      clusters: [{ name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'agent', user: { token: 'fake-token' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'agent' } }],
+      'current-context': 'fake',
+    };
+    writeFileSync(path, JSON.stringify(config, null, 2));
+  }
+
+  /** Creates the pod (ADDED) or replaces its annotations and node (MODIFIED). */
+  setPod(spec: PodSpec): void {
+    const key = `${spec.namespace}/${spec.name}`;
+    const known = this.pods.get(key);
+    const pod: PodObject = {
+      metadata: {
+        name: spec.name,
+        namespace: spec.namespace,
+        uid: spec.uid ?? known?.metadata.uid ?? randomUUID(),
+        resourceVersion: '',
+        creationTimestamp: known?.metadata.creationTimestamp ?? new Date().toISOString(),
+        ...(spec.annotations ? { annotations: { ...spec.annotations } } : {}),
+      },
+      spec: { nodeName: spec.nodeName, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+      status: { phase: 'Running' },
+    };
+    this.change(known ? 'MODIFIED' : 'ADDED', pod);
+  }
+
+  /** Sets (a string) or removes (null) annotations of an existing pod: one MODIFIED event. */
+  editAnnotations(namespace: string, name: string, edits: Record<string, string | null>): void {
+    const known = this.mustGet(namespace, name);
+    const annotations = { ...known.metadata.annotations };
+    for (const [key, value] of Object.entries(edits)) {
+      if (value === null) delete annotations[key];
+      else annotations[key] = value;
+    }
+    this.change('MODIFIED', { ...known, metadata: { ...known.metadata, annotations } });
+  }
+
+  /** A change the agent does not care about (a status update): one MODIFIED event. */
+  touchPod(namespace: string, name: string): void {
+    const known = this.mustGet(namespace, name);
+    this.change('MODIFIED', { ...known, status: { phase: known.status.phase } });
+  }
+
+  deletePod(namespace: string, name: string): void {
+    this.change('DELETED', this.mustGet(namespace, name));
+  }
+
+  /**
+   * Compacts the history: every resourceVersion handed out so far becomes too old to watch from.
+   * Open watches get an ERROR event with a 410 Status and are closed (`tellOpenWatches`, the
+   * default), or are just closed, so their clients find out when they watch again.
+   */
+  expireHistory(options: { tellOpenWatches?: boolean } = {}): void {
+    this.resourceVersion += 1;
+    this.compactedTo = this.resourceVersion;
+    for (const watcher of [...this.watchers]) {
+      if (options.tellOpenWatches ?? true) this.send(watcher, { type: 'ERROR', object: goneStatus(this.compactedTo) });
+      this.endWatch(watcher);
+    }
+  }
+
+  /** Ends every open watch normally, as the server does when a watch's timeout is up. */
+  closeWatches(): void {
+    for (const watcher of [...this.watchers]) this.endWatch(watcher);
+  }
+
+  /** A BOOKMARK with the current resourceVersion to every watch that allows them. */
+  bookmark(): void {
+    for (const watcher of this.watchers) {
+      if (watcher.bookmarks) this.send(watcher, { type: 'BOOKMARK', object: { kind: 'Pod', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) } } });
+    }
+  }
+
+  /** The next list or watch requests fail, one fault each, in order. */
+  failNext(...faults: Fault[]): void {
+    this.faults.push(...faults);
+  }
+
+  requestsTo(kind: 'list' | 'watch' | 'event'): RecordedRequest[] {
+    return this.requests.filter((request) =>
+      kind === 'event' ? request.method === 'POST' : request.path === '/api/v1/pods' && (request.query['watch'] === 'true') === (kind === 'watch'),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closeWatches();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private mustGet(namespace: string, name: string): PodObject {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) throw new Error(`fake apiserver: no pod ${namespace}/${name}`);
+    return pod;
+  }
+
+  private change(type: EventType, pod: PodObject): void {
+    this.resourceVersion += 1;
+    const stamped: PodObject = { ...pod, metadata: { ...pod.metadata, resourceVersion: String(this.resourceVersion) } };
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (type === 'DELETED') this.pods.delete(key);
+    else this.pods.set(key, stamped);
+    const change = { resourceVersion: this.resourceVersion, type, pod: stamped };
+    this.history.push(change);
+    for (const watcher of this.watchers) {
+      if (matches(stamped, watcher.nodeName)) this.send(watcher, { type, object: stamped });
+    }
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://fake');
+    const query = Object.fromEntries(url.searchParams.entries());
+    this.requests.push({ method: request.method ?? '', path: url.pathname, query, at: Date.now() - this.started });
+    const eventsPath = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(url.pathname);
+    if (request.method === 'POST' && eventsPath) {
+      this.postEvent(eventsPath[1]!, request, response);
+      return;
+    }
+    if (request.method !== 'GET' || url.pathname !== '/api/v1/pods') {
+      reply(response, 404, status(404, 'NotFound', `the fake apiserver does not serve ${request.method} ${url.pathname}`));
+      return;
+    }
+    const fault = this.faults.shift();
+    if (fault === 'reset') {
+      request.socket.destroy();
+      return;
+    }
+    if (fault) {
+      reply(response, fault.status, status(fault.status, 'InternalError', `injected failure ${fault.status}`));
+      return;
+    }
+    const selector = query['fieldSelector'];
+    const nodeName = selector === undefined ? undefined : /^spec\.nodeName=(.*)$/.exec(selector)?.[1];
+    if (selector !== undefined && nodeName === undefined) {
+      reply(response, 400, status(400, 'BadRequest', `the fake apiserver only knows the fieldSelector spec.nodeName=X, not ${selector}`));
+      return;
+    }
+    if (query['watch'] === 'true') this.watch(query, nodeName, response);
+    else this.list(nodeName, response);
+  }
+
+  private list(nodeName: string | undefined, response: ServerResponse): void {
+    const items = [...this.pods.values()].filter((pod) => matches(pod, nodeName));
+    reply(response, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) }, items });
+  }
+
+  private watch(query: Record<string, string>, nodeName: string | undefined, response: ServerResponse): void {
+    const from = query['resourceVersion'];
+    const since = from === undefined || from === '' || from === '0' ? undefined : Number(from);
+    if (since !== undefined && since < this.compactedTo) {
+      if (this.goneAs === 'status') {
+        reply(response, 410, goneStatus(this.compactedTo));
+      } else {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(`${JSON.stringify({ type: 'ERROR', object: goneStatus(this.compactedTo) })}\n`);
+      }
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/json' });
+    // like kube-apiserver: the headers go out at once, so the client knows the watch is open
+    response.flushHeaders();
+    const watcher: Watcher = { response, nodeName, bookmarks: query['allowWatchBookmarks'] === 'true' };
+    this.watchers.add(watcher);
+    response.on('close', () => this.watchers.delete(watcher));
+    if (since === undefined) {
+      // no resourceVersion: the current state as ADDED events, then changes
+      for (const pod of this.pods.values()) if (matches(pod, nodeName)) this.send(watcher, { type: 'ADDED', object: pod });
+    } else {
+      for (const change of this.history) {
+        if (change.resourceVersion > since && matches(change.pod, nodeName)) this.send(watcher, { type: change.type, object: change.pod });
+      }
+    }
+    const timeout = Number(query['timeoutSeconds']);
+    if (timeout > 0 && !this.ignoreWatchTimeouts) {
+      const timer = setTimeout(() => this.endWatch(watcher), timeout * 1000);
+      response.on('close', () => clearTimeout(timer));
+    }
+  }
+
+  private postEvent(namespace: string, request: IncomingMessage, response: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as PostedEvent & { metadata: { generateName?: string; name?: string } };
+      const name = body.metadata.name ?? `${body.metadata.generateName ?? 'event.'}${randomUUID().slice(0, 8)}`;
+      const event = { ...body, metadata: { ...body.metadata, name, namespace } } as PostedEvent;
+      this.events.push(event);
+      reply(response, 201, { kind: 'Event', apiVersion: 'v1', ...event });
+    });
+  }
+
+  private send(watcher: Watcher, event: object): void {
+    watcher.response.write(`${JSON.stringify(event)}\n`);
+  }
+
+  private endWatch(watcher: Watcher): void {
+    this.watchers.delete(watcher);
+    watcher.response.end();
+  }
+}
+
+function matches(pod: PodObject, nodeName: string | undefined): boolean {
+  return nodeName === undefined || pod.spec.nodeName === nodeName;
+}
+
+function status(code: number, reason: string, message: string): object {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function goneStatus(current: number): object {
+  return status(410, 'Expired', `too old resource version (current ${current})`);
+}
+
+function reply(response: ServerResponse, code: number, body: object): void {
+  response.writeHead(code, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(body));
+}
