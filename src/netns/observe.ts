@@ -64,7 +64,8 @@ function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
       ingress: qdisc['parent'] === 'ffff:fff1',
       parent: qdisc['root'] === true || qdisc['parent'] === 'ffff:fff1' ? undefined : (qdisc['parent'] as string | undefined),
       defaultClass: typeof defaultMinor === 'string' ? defaultMinor.replace(/^0x/, '') : undefined,
-      limit: typeof options['limit'] === 'number' ? options['limit'] : undefined,
+      limit: queueLimit(options),
+      rate: typeof options['rate'] === 'number' ? options['rate'] * 8 : undefined,
       counters: {
         bytes: Number(qdisc['bytes'] ?? 0),
         packets: Number(qdisc['packets'] ?? 0),
@@ -74,6 +75,17 @@ function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
       },
     };
   });
+}
+
+/**
+ * A tbf's queue limit in bytes. tc prints it as the latency it allows (`lat`, in µs) rather than
+ * as bytes: limit = lat × rate + burst.
+ */
+function queueLimit(options: JsonObject): number | undefined {
+  if (typeof options['limit'] === 'number') return options['limit'];
+  const { lat, rate, burst } = options;
+  if (typeof lat !== 'number' || typeof rate !== 'number' || typeof burst !== 'number') return undefined;
+  return Math.round((lat * rate) / 1e6 + burst);
 }
 
 export function readFilters(session: NetnsSession, dev: string): FilterInfo[] {

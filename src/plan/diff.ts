@@ -50,6 +50,11 @@ function sameSize(observed: number | undefined, expected: number, rateBytes: num
   return observed === undefined || Math.abs(observed - expected) <= expected / 100 + 1024 + rateBytes * 128e-9;
 }
 
+/** tc prints a tbf's limit back as a latency in whole µs: the same within a µs at the rate. */
+function sameLimit(observed: number | undefined, leaf: LeafQueueSpec): boolean {
+  return observed !== undefined && Math.abs(observed - leaf.limitBytes) <= leaf.rateBytes / 1e6 + 16;
+}
+
 function filterSignature(filter: { protocol: string; pref: number; keys: readonly U32Key[] }, flowid: string | undefined): string {
   const keys = filter.keys.map(formatKey).sort().join(' ');
   return `protocol ${filter.protocol} pref ${filter.pref} ${keys} -> ${flowid ?? 'none'}`;
@@ -94,7 +99,7 @@ export function diffTree(planned: ShapingTree | undefined, observed: ObservedTre
     const seen = observed.leaves.find((q) => q.parent === classId(leaf.classMinor));
     if (!seen) changes.push({ kind: 'leaf-missing', leaf });
     else if (seen.kind !== 'tbf' || seen.handle !== leafHandle(leaf.classMinor)) changes.push({ kind: 'leaf-foreign', leaf, seen });
-    else if (seen.limit !== undefined && seen.limit !== leaf.limitBytes) changes.push({ kind: 'leaf-changed', leaf, seen });
+    else if (!sameRate(seen.rate, leaf.rateBytes * 8) || !sameLimit(seen.limit, leaf)) changes.push({ kind: 'leaf-changed', leaf, seen });
   }
 
   const seenFilters = new Map<string, FilterInfo[]>();
@@ -174,7 +179,10 @@ function describeTreeChange(change: TreeChange, dev: string): string {
     case 'leaf-foreign':
       return `queue under ${classId(change.leaf.classMinor)} is ${change.seen.kind} ${change.seen.handle}, expected tbf ${leafHandle(change.leaf.classMinor)}`;
     case 'leaf-changed':
-      return `queue under ${classId(change.leaf.classMinor)} holds ${change.seen.limit} bytes, expected ${change.leaf.limitBytes}`;
+      return (
+        `queue under ${classId(change.leaf.classMinor)} runs at ${formatRate(change.seen.rate ?? 0)} holding ${change.seen.limit ?? '?'} bytes, ` +
+        `expected ${formatRate(change.leaf.rateBytes * 8)} holding ${change.leaf.limitBytes}`
+      );
     case 'filter-missing':
       return `filter missing on ${dev}: ${filterSignature(change.filter, classId(change.filter.flowidMinor))}`;
     case 'filter-extra':

@@ -35,6 +35,8 @@ export interface QdiscInfo {
   readonly defaultClass: string | undefined;
   /** A tbf's queue limit in bytes. */
   readonly limit: number | undefined;
+  /** A tbf's rate, bits per second. */
+  readonly rate: number | undefined;
   readonly counters: TcCounters;
 }
 

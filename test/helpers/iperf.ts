@@ -67,3 +67,53 @@ export function expectShapedTo(label: string, measuredMbit: number, configuredMb
   expect(measuredMbit, message).toBeGreaterThan(exact * 0.95);
   expect(measuredMbit, message).toBeLessThan(exact * 1.05);
 }
+
+export interface IntervalReport {
+  /** Receiver-side goodput of each interval, in order: [start s, end s, Mbit/s]. */
+  readonly intervals: ReadonlyArray<readonly [number, number, number]>;
+  /** Payload bytes the receiver got. */
+  readonly bytesReceived: number;
+}
+
+interface IntervalJson {
+  intervals: Array<{ sum: { start: number; end: number; bits_per_second: number } }>;
+  end: { sum_received: { bytes: number } };
+}
+
+/**
+ * One bounded iperf3 flow reporting every `intervalSeconds` (for watching a rate change mid-flow);
+ * started at once, resolving when it ends. Rejects if the flow fails (a reset connection included).
+ * Intervals are the receiver's: a sender's count what entered its socket buffer, not the wire.
+ */
+export async function flowWithIntervals(flow: Flow & { readonly seconds: number }, intervalSeconds = 0.5): Promise<IntervalReport> {
+  // The server reports its own intervals (as JSON, handed back by --get-server-output).
+  const server = execa('ip', ['netns', 'exec', flow.peerNetns, 'iperf3', '-s', '-1', '-J', '-i', String(intervalSeconds), '-p', String(flow.port)], {
+    reject: false,
+    timeout: (flow.seconds + 20) * 1000,
+  });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const listening = await run('ip', ['netns', 'exec', flow.peerNetns, 'ss', '-Htln', `sport = :${flow.port}`]);
+      if (listening.stdout.trim()) break;
+      await sleep(50);
+    }
+    const client = await run(
+      'ip',
+      [
+        'netns', 'exec', flow.podNetns, 'iperf3', '-c', flow.peerAddress, '-p', String(flow.port), '-t', String(flow.seconds),
+        '-i', String(intervalSeconds), '-J', ...(flow.direction === 'ingress' ? ['-R'] : ['--get-server-output']),
+      ],
+      { timeoutMs: (flow.seconds + 15) * 1000 },
+    );
+    if (client.exitCode !== 0) throw new Error(`iperf3 client failed: ${client.stdout.slice(0, 500)} ${client.stderr}`);
+    const report = JSON.parse(client.stdout) as IntervalJson & { server_output_json?: IntervalJson };
+    const receiver = flow.direction === 'ingress' ? report : report.server_output_json!;
+    return {
+      intervals: receiver.intervals.map(({ sum }) => [sum.start, sum.end, sum.bits_per_second / 1e6] as const),
+      bytesReceived: report.end.sum_received.bytes,
+    };
+  } finally {
+    server.kill('SIGKILL');
+    await server;
+  }
+}

@@ -59,3 +59,11 @@ export function prevResultFor(cniVersion: string, netnsPath: string, ifname = 'e
     ips: [{ ...(cniVersion.startsWith('0.') ? { version: '4' } : {}), address: '198.18.0.2/24', interface: 0 }],
   };
 }
+
+/** Runs an operator subcommand of the built binary (`tcqos list`, `update`, `stats`...) against the test registry. */
+export async function operator(runnerNetns: string, args: readonly string[], input?: string): Promise<Ran> {
+  return run('ip', ['netns', 'exec', runnerNetns, 'env', '-i', `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, TCQOS_BINARY, ...args], {
+    ...(input === undefined ? {} : { input }),
+    timeoutMs: 60_000,
+  });
+}
