@@ -136,7 +136,7 @@ describe('a pod with kubernetes.io/egress-bandwidth 10M and ingress-bandwidth 20
   });
 
   it('records the attachment with the pod\'s identity in the state dir', () => {
-    const record = node.tcqosStateFiles().find((file) => file === `attachments/${p.id}.eth0.json`);
+    const record = node.tcqosStateFiles().find((file) => file === `attachments/eth0@${p.id}.json`);
     expect(record, `files in the state dir: ${node.tcqosStateFiles().join(', ')}`).toBeDefined();
     expect(node.tcqosRecord(record!)).toMatchObject({ containerId: p.id, ifname: 'eth0', network: NETWORK, pod: { namespace: 'tqctr', name: 'bw' } });
   });
