@@ -8,7 +8,7 @@
  */
 import type { Policy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
-import { parseTcJsonSequence } from '../netns/json.ts';
+import { parseJsonSequence } from '../text/json.ts';
 import { linksFromJson, readAttachmentState } from '../netns/observe.ts';
 import type { NetnsSession } from '../netns/session.ts';
 import type { AttachmentClassIds } from '../plan/class-ids.ts';
@@ -47,7 +47,7 @@ async function applyFresh(session: NetnsSession, target: ShapeTarget, log: Logge
   const { ifname, policy } = target;
   const ifb = policy.ingress ? ifbName(ifname) : undefined;
   const prepared = session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
-  const listing = parseTcJsonSequence(prepared.stdout).at(-1);
+  const listing = parseJsonSequence(prepared.stdout).at(-1);
   if (listing === undefined) throw new ApplyError('listing the links of the pod netns', prepared);
   const links = linksFromJson(listing);
   session.faults.killAt('after-read');

@@ -4,7 +4,7 @@
  */
 import { attachmentState, isOurs, type AttachmentState } from '../tc/ownership.ts';
 import type { ClassInfo, FilterInfo, LinkInfo, ObservedAttachment, ObservedTree, QdiscInfo, TcCounters } from '../tc/types.ts';
-import { parseTcJson, parseTcJsonSequence, type JsonValue } from './json.ts';
+import { parseJson, parseJsonSequence, type JsonValue } from '../text/json.ts';
 import { ToolError, type NetnsSession } from './session.ts';
 
 type JsonObject = { [key: string]: JsonValue };
@@ -21,7 +21,7 @@ function list(value: JsonValue | undefined): JsonValue[] {
 
 export function readLinks(session: NetnsSession): LinkInfo[] {
   const run = session.mustRun('ip', ['-j', '-d', 'link', 'show']);
-  return linksFromJson(parseTcJson(run.stdout));
+  return linksFromJson(parseJson(run.stdout));
 }
 
 /** `ip -j -d link show` output (also the last document of an `ip -j -batch` ending with it). */
@@ -47,7 +47,7 @@ export function readQdiscsAndIngress(session: NetnsSession, dev: string): Qdiscs
   // -force: a missing `dev` fails only the second command, whose output is then simply absent.
   // -s: the counters come at no extra cost, and stats reads them from here.
   const run = session.run('tc', ['-s', '-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
-  const [qdiscs, filters] = parseTcJsonSequence(run.stdout);
+  const [qdiscs, filters] = parseJsonSequence(run.stdout);
   if (qdiscs === undefined) throw new ToolError(run);
   return { qdiscs: qdiscsFromJson(qdiscs), ingressFilters: filters === undefined ? [] : filtersFromJson(filters) };
 }
@@ -90,7 +90,7 @@ function queueLimit(options: JsonObject): number | undefined {
 
 export function readFilters(session: NetnsSession, dev: string): FilterInfo[] {
   const run = session.mustRun('tc', ['-j', 'filter', 'show', 'dev', dev]);
-  return filtersFromJson(parseTcJson(run.stdout));
+  return filtersFromJson(parseJson(run.stdout));
 }
 
 function filtersFromJson(value: JsonValue): FilterInfo[] {
@@ -126,7 +126,7 @@ export function readClasses(session: NetnsSession, dev: string): ClassInfo[] {
   const run = session.mustRun('tc', ['-j', '-s', '-d', 'class', 'show', 'dev', dev]);
   const text = run.stdout.trim();
   // Leaf qdiscs such as tbf list pseudo-classes of their own: only HTB's classes are tcqos's.
-  if (text.startsWith('[')) return objects(parseTcJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
+  if (text.startsWith('[')) return objects(parseJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
   return classBlocks(text).map(classFromText);
 }
 

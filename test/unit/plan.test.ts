@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeConfig } from '../../src/config/normalize.ts';
-import { parseTcJson } from '../../src/netns/json.ts';
+import { parseJson } from '../../src/text/json.ts';
 import { classFromText } from '../../src/netns/observe.ts';
 import { safeWord, setupLines, teardownLines } from '../../src/plan/batch.ts';
 import { describeChange, diffAttachment } from '../../src/plan/diff.ts';
@@ -136,7 +136,7 @@ describe('u32 address keys', () => {
 
 describe('reading tc output', () => {
   it('repeated keys in tc JSON become arrays', () => {
-    expect(parseTcJson('[{"match":{"off":1},"match":{"off":2},"x":[1]}]')).toEqual([{ match: [{ off: 1 }, { off: 2 }], x: [1] }]);
+    expect(parseJson('[{"match":{"off":1},"match":{"off":2},"x":[1]}]')).toEqual([{ match: [{ off: 1 }, { off: 2 }], x: [1] }]);
   });
 
   it('HTB class text lines are read field by field', () => {
