@@ -95,7 +95,7 @@ export async function startAgent(settings: AgentSettings, api: PodApi, deps: Age
   };
   // listen first: an address in use fails the start instead of leaving an agent nobody can probe
   const server = await serve(settings.listen, registry, health, log);
-  log.info({ address: server.address.address, port: server.address.port, node: settings.node, server: api.server }, 'tcqos agent started');
+  log.info({ address: server.address.address, port: server.address.port, server: api.server }, 'tcqos agent started');
   watch.start();
   const timers = [
     setInterval(dropGone, settings.gcSeconds * 1000),

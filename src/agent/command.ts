@@ -2,8 +2,10 @@
  * `tcqos agent`: flags and help only. The agent itself (the Kubernetes client, prom-client) is
  * loaded when it runs, so `tcqos agent --help` and a mistyped flag stay as quick as any command.
  */
+import { createLogger } from '../log.ts';
 import type { OperatorCommand } from '../operator/cli.ts';
 import { DEFAULT_LISTEN, resolveSettings } from './settings.ts';
+import { logProcessWarnings } from './warnings.ts';
 
 const USAGE = `Usage: tcqos agent [--node NAME] [--listen HOST:PORT] [--kubeconfig FILE] [--settings FILE] [--state-dir DIR]
 
@@ -50,6 +52,9 @@ export const agentCommand: OperatorCommand = {
       { node: text('node'), listen: text('listen'), kubeconfig: text('kubeconfig'), settings: text('settings'), stateDir: text('state-dir') },
       io.env,
     );
-    return (await import('./run.ts')).runAgent(settings, io);
+    const log = createLogger({ logLevel: settings.logLevel }, { component: 'agent', node: settings.node });
+    // before the Kubernetes client loads: its dependencies warn as they load
+    logProcessWarnings(log);
+    return (await import('./run.ts')).runAgent(settings, log, io);
   },
 };

@@ -5,7 +5,7 @@
 import { applyPodInputs } from '../attachment/update.ts';
 import { collectStats } from '../attachment/stats.ts';
 import { runtimeFromAnnotations } from '../config/kubernetes-bandwidth.ts';
-import { createLogger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import { OperatorError, type OperatorIo } from '../operator/cli.ts';
 import { Registry } from '../state/registry.ts';
 import { startAgent, type RunningAgent } from './agent.ts';
@@ -13,8 +13,7 @@ import type { AgentDeps } from './deps.ts';
 import { loadKubeConfig, podApi } from './kube.ts';
 import type { AgentSettings } from './settings.ts';
 
-export async function runAgent(settings: AgentSettings, io: OperatorIo): Promise<number> {
-  const log = createLogger({ logLevel: settings.logLevel }, { component: 'agent', node: settings.node });
+export async function runAgent(settings: AgentSettings, log: Logger, io: OperatorIo): Promise<number> {
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(settings.kubeconfig, io.env);
