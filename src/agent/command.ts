@@ -13,7 +13,8 @@ The Kubernetes node agent (the DaemonSet's main container). It watches the pods 
 when a pod's tcqos.io/policy, tcqos.io/policy.<network> or kubernetes.io/{ingress,egress}-bandwidth
 annotation changes, applies the new policy to that pod's attachments live, under the caps of the
 conflist (an annotation tightens, never loosens). An invalid annotation keeps the running shaping
-and is reported on the pod as a Warning Event (reason TcqosPolicyInvalid). On start it applies edits
+and is reported on the pod as a Warning Event (reason TcqosPolicyInvalid); so is a policy its
+uplink cannot admit (TcqosPolicyNotAdmitted, tried again each resync). On start it applies edits
 made while it was down. It drops the records of attachments whose netns is gone, and serves:
   /metrics   Prometheus: per-class counters of every attachment, and tcqos_agent_* metrics
   /healthz   200 once the pods are listed and watched, 503 before and while the watch is failing

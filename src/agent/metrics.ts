@@ -5,7 +5,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** What one attempt to apply a pod's annotations to one attachment came to. */
-export type ReconcileResult = 'applied' | 'unchanged' | 'invalid' | 'failed';
+export type ReconcileResult = 'applied' | 'unchanged' | 'invalid' | 'not_admitted' | 'failed';
 /** Where an error happened: listing or watching pods, applying, posting an Event, dropping gone records. */
 export type ErrorKind = 'list' | 'watch' | 'apply' | 'event' | 'gc';
 /** Why the watch was opened again: the server ended it, its history expired (410), it failed, or went silent. */
@@ -39,7 +39,7 @@ export class AgentMetrics {
       registers,
     });
     // every label value shows from the first scrape (at 0), so rate() and alerts work before the first event
-    for (const result of ['applied', 'unchanged', 'invalid', 'failed'] satisfies ReconcileResult[]) this.reconciles.inc({ result }, 0);
+    for (const result of ['applied', 'unchanged', 'invalid', 'not_admitted', 'failed'] satisfies ReconcileResult[]) this.reconciles.inc({ result }, 0);
     for (const kind of ['list', 'watch', 'apply', 'event', 'gc'] satisfies ErrorKind[]) this.errors.inc({ kind }, 0);
     for (const reason of ['closed', 'expired', 'error', 'stalled'] satisfies RestartReason[]) this.watchRestarts.inc({ reason }, 0);
   }

@@ -7,13 +7,15 @@
  *
  * An invalid annotation (ConfigError) changes nothing (the use case refuses it before touching
  * tc), is reported on the pod as an Event, and is remembered as applied: it is not tried again
- * until the annotations change. Any other failure is not remembered, so the next event or
- * resync tries again.
+ * until the annotations change. A policy the uplink cannot admit (AdmissionError) is reported the
+ * same way but tried again at each resync (another pod may leave room). Any other failure is
+ * logged and tried again at the next event or resync. An Event is posted once per message.
  */
+import { AdmissionError } from '../attachment/errors.ts';
 import { ConfigError } from '../config/errors.ts';
 import type { Logger } from '../log.ts';
 import type { AgentDeps, AttachmentRef, AttachmentView } from './deps.ts';
-import type { PodEvents } from './events.ts';
+import type { PodEvents, Refusal } from './events.ts';
 import type { AgentMetrics, ReconcileResult } from './metrics.ts';
 import { fingerprint, podKey, shapingAnnotations, type PodView } from './pods.ts';
 
@@ -21,6 +23,13 @@ interface Applied {
   readonly uid: string | undefined;
   /** Attachment key -> fingerprint of the annotations last applied to it. */
   readonly attachments: Map<string, string>;
+  /** The Events posted on the pod (fingerprint and message), so none is posted twice. */
+  readonly reported: Set<string>;
+}
+
+interface Outcome {
+  readonly result: ReconcileResult;
+  readonly refusal?: { readonly kind: Refusal; readonly message: string };
 }
 
 export class Reconciler {
@@ -42,20 +51,26 @@ export class Reconciler {
     const memory = this.memoryOf(pod);
     // a record of an earlier pod of the same name (its sandbox not deleted yet) is not this pod's
     const records = this.deps.findByPod(pod.namespace, pod.name).filter((record) => !pod.uid || !record.pod?.uid || record.pod.uid === pod.uid);
-    const refused = new Set<string>();
+    // an Event for earlier annotations may be due again if they come back
+    for (const reportKey of memory.reported) if (!reportKey.startsWith(`${wanted}\n`)) memory.reported.delete(reportKey);
+    const refusals = new Map<string, NonNullable<Outcome['refusal']>>();
     for (const record of records) {
       const key = attachmentKey(record);
       // after a start the record says what is in force: the annotations ADD (or an earlier agent) applied
       if ((memory.attachments.get(key) ?? fingerprint(shapingAnnotations(record.annotations))) === wanted) continue;
       const outcome = await this.apply(pod, record);
       this.metrics.reconciles.inc({ result: outcome.result });
-      if (outcome.result === 'failed') continue;
-      memory.attachments.set(key, wanted);
-      if (outcome.refusal !== undefined) refused.add(outcome.refusal);
+      if (outcome.result !== 'failed' && outcome.result !== 'not_admitted') memory.attachments.set(key, wanted);
+      if (outcome.refusal) refusals.set(`${wanted}\n${outcome.refusal.message}`, outcome.refusal);
     }
     const current = new Set(records.map(attachmentKey));
     for (const key of memory.attachments.keys()) if (!current.has(key)) memory.attachments.delete(key);
-    for (const message of refused) await this.events.invalidPolicy(pod, message);
+    // one Event per message: two attachments refusing the same annotation make one
+    for (const [reportKey, refusal] of refusals) {
+      if (memory.reported.has(reportKey)) continue;
+      memory.reported.add(reportKey);
+      await this.events.refused(pod, refusal.kind, refusal.message);
+    }
   }
 
   /** The pod is gone: its memory goes too (a pod of the same name later starts afresh). */
@@ -74,13 +89,13 @@ export class Reconciler {
     const key = podKey(pod);
     let memory = this.applied.get(key);
     if (!memory || memory.uid !== pod.uid) {
-      memory = { uid: pod.uid, attachments: new Map() };
+      memory = { uid: pod.uid, attachments: new Map(), reported: new Set() };
       this.applied.set(key, memory);
     }
     return memory;
   }
 
-  private async apply(pod: PodView, record: AttachmentView): Promise<{ result: ReconcileResult; refusal?: string }> {
+  private async apply(pod: PodView, record: AttachmentView): Promise<Outcome> {
     const ref: AttachmentRef = { containerId: record.containerId, ifname: record.ifname };
     const fields = { namespace: pod.namespace, pod: pod.name, containerId: ref.containerId, ifname: ref.ifname, network: record.network };
     const stopTimer = this.metrics.applySeconds.startTimer();
@@ -93,7 +108,11 @@ export class Reconciler {
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof ConfigError) {
         this.log.warn({ ...fields, error: message }, 'refused the pod annotations; the running shaping is kept');
-        return { result: 'invalid', refusal: message };
+        return { result: 'invalid', refusal: { kind: 'invalid', message } };
+      }
+      if (error instanceof AdmissionError) {
+        this.log.warn({ ...fields, error: message }, 'the uplink cannot admit the pod annotations; the running shaping is kept, will retry');
+        return { result: 'not_admitted', refusal: { kind: 'not_admitted', message } };
       }
       this.metrics.errors.inc({ kind: 'apply' });
       this.log.error({ ...fields, error: message }, 'applying the pod annotations failed; will retry');

@@ -12,6 +12,7 @@ import type { AgentDeps, AttachmentRef, AttachmentView, PodInputs } from '../../
 import { loadKubeConfig, podApi } from '../../src/agent/kube.ts';
 import type { AgentSettings } from '../../src/agent/settings.ts';
 import type { AttachmentStats } from '../../src/attachment/stats.ts';
+import { AdmissionError } from '../../src/attachment/errors.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { runtimeFromAnnotations } from '../../src/config/kubernetes-bandwidth.ts';
 import type { Logger } from '../../src/log.ts';
@@ -39,8 +40,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The node as the agent sees it through AgentDeps: registry records, the update use case (which
- * refuses a policy annotation that is not JSON, as derivePolicy refuses an invalid one, and records
- * what it applied), dropped records, one attachment's stats.
+ * refuses a policy annotation that is not JSON, as derivePolicy refuses an invalid one, and one
+ * above `uplinkLeft` as admission does), dropped records, one attachment's stats.
  */
 class FakeNode implements AgentDeps {
   records: AttachmentView[] = [];
@@ -49,6 +50,8 @@ class FakeNode implements AgentDeps {
   gone: AttachmentView[] = [];
   /** Applies fail (not a config error) while this is above 0, counting down. */
   failures = 0;
+  /** bit/s an uplink has left for an egress rate asked in a policy annotation. */
+  uplinkLeft = Infinity;
 
   attach(namespace: string, name: string, containerId: string, options: { ifname?: string; uid?: string; annotations?: Record<string, string> } = {}): void {
     this.records.push({
@@ -83,11 +86,14 @@ class FakeNode implements AgentDeps {
     }
     const policy = inputs.annotations?.['tcqos.io/policy'];
     if (policy !== undefined) {
+      let parsed: { egress?: { rate?: string } };
       try {
-        JSON.parse(policy);
+        parsed = JSON.parse(policy) as typeof parsed;
       } catch {
         throw new ConfigError('', `${JSON.stringify(policy)} is not JSON`, 'annotation tcqos.io/policy');
       }
+      const asked = Number.parseInt(parsed.egress?.rate ?? '0', 10) * 1e6;
+      if (asked > this.uplinkLeft) throw new AdmissionError('eth9', 100e6, 'egress', 100e6 - this.uplinkLeft, asked);
     }
     return { changed: true };
   }
@@ -250,6 +256,38 @@ describe('the agent', { timeout: 15_000 }, () => {
     await eventually(() => expect(node.applies).toHaveLength(4));
     expect(node.applies[3]!.inputs).toEqual({ annotations: { 'tcqos.io/policy': POLICY_5M } });
     expect(fake.events).toHaveLength(1);
+  });
+
+  it('reports an invalid annotation again when it comes back after a valid one', async () => {
+    fake.setPod({ namespace: 'shop', name: 'web', nodeName: NODE });
+    node.attach('shop', 'web', 'c-web');
+    await started();
+    for (const [i, value] of ['nope', POLICY_5M, 'nope'].entries()) {
+      fake.editAnnotations('shop', 'web', { 'tcqos.io/policy': value });
+      await eventually(() => expect(node.applies).toHaveLength(i + 1));
+    }
+    await eventually(() => expect(fake.events).toHaveLength(2));
+  });
+
+  it('reports a policy the uplink cannot admit as an Event once, and applies it at a resync when room is made', async () => {
+    fake.setPod({ namespace: 'shop', name: 'web', nodeName: NODE });
+    node.attach('shop', 'web', 'c-web');
+    const running = await started();
+    node.uplinkLeft = 20e6;
+    fake.editAnnotations('shop', 'web', { 'tcqos.io/policy': '{"egress":{"rate":"30mbit"}}' });
+    await eventually(() => expect(fake.events).toHaveLength(1));
+    expect(fake.events[0]).toMatchObject({ reason: 'TcqosPolicyNotAdmitted', type: 'Warning' });
+    expect(fake.events[0]!.message).toMatch(/^uplink eth9 \(capacity 100mbit\) cannot guarantee 30mbit of egress: .*; the running shaping is kept$/);
+    await severalResyncs();
+    expect(node.applies.length).toBeGreaterThanOrEqual(3); // tried again at each resync
+    expect(fake.events).toHaveLength(1); // reported once
+    node.uplinkLeft = Infinity; // another pod left
+    await eventually(() => expect(running.health().ok).toBe(true));
+    await eventually(async () => expect(await metric(running, 'tcqos_agent_reconciles_total{result="applied"}')).toBe(1));
+    const tries = node.applies.length;
+    await severalResyncs();
+    expect(node.applies).toHaveLength(tries);
+    expect(await metric(running, 'tcqos_agent_reconciles_total{result="not_admitted"}')).toBe(tries - 1);
   });
 
   it('reports an invalid kubernetes.io bandwidth annotation the same way, without calling the use case', async () => {
