@@ -47,7 +47,8 @@ export interface PluginRun {
 export function runPlugin(runner: string, call: PluginCall, killAfterMs?: number): Promise<PluginRun> {
   const env: Record<string, string> = {
     CNI_COMMAND: call.command,
-    CNI_CONTAINERID: call.containerId ?? 'tcqos-soak',
+    // invoke()'s default too: a kill by one and a DEL by the other concern the same attachment
+    CNI_CONTAINERID: call.containerId ?? 'tcqos-test',
     CNI_NETNS: call.netns,
     CNI_IFNAME: call.ifname,
     CNI_PATH: '/opt/cni/bin',
@@ -103,7 +104,7 @@ export interface Leftovers {
   readonly filters: string[];
   /** tcqos, nsenter, ip or tc processes still working on the soak's namespaces */
   readonly processes: string[];
-  /** lock files of the soak's attachments, and anything under /run/tcqos that is not a lock file */
+  /** lock files and registry records of the soak's attachments, and temp files in the state dir */
   readonly lockFiles: string[];
 }
 
@@ -156,7 +157,10 @@ export function strayProcesses(prefix: string): string[] {
   return found;
 }
 
-/** Lock files of the given attachments, plus anything in the state dir that is neither a directory nor a lock. */
+/**
+ * Lock files of the given attachments, plus anything in the state dir that is neither a directory,
+ * a lock nor a registry record (a temp file a killed writer left, say).
+ */
 export function strayLockFiles(attachments: ReadonlyArray<{ path: string; ifname: string }>): string[] {
   const ours = attachments.map((a) => lockPath(TEST_STATE_DIR, a.path, a.ifname)).filter((path) => existsSync(path));
   const others: string[] = [];
@@ -169,11 +173,30 @@ export function strayLockFiles(attachments: ReadonlyArray<{ path: string; ifname
     }
     for (const entry of entries) {
       if (entry.isDirectory()) walk(`${dir}/${entry.name}`);
-      else if (!entry.name.endsWith('.lock')) others.push(`${dir}/${entry.name}`);
+      else if (!entry.name.endsWith('.lock') && !(dir.endsWith('/attachments') && entry.name.endsWith('.json'))) others.push(`${dir}/${entry.name}`);
     }
   };
   walk(TEST_STATE_DIR);
   return [...ours, ...others];
+}
+
+/** Registry records of attachments in the given namespaces: a DEL'd or never-shaped pod has none. */
+export function strayRecords(pods: ReadonlyArray<{ path: string; ifname: string }>): string[] {
+  const dir = `${TEST_STATE_DIR}/attachments`;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  return names.filter((name) => {
+    try {
+      const record = JSON.parse(readFileSync(`${dir}/${name}`, 'utf8')) as { netns?: string; ifname?: string };
+      return pods.some((pod) => pod.path === record.netns && pod.ifname === record.ifname);
+    } catch {
+      return true;
+    }
+  }).map((name) => `${dir}/${name}`);
 }
 
 /** Waits (bounded) for stray processes to end, then counts everything left. */
@@ -185,7 +208,7 @@ export async function leftovers(prefix: string, pods: readonly Pod[]): Promise<L
     qdiscs: perPod.flatMap((p) => p.qdiscs),
     filters: perPod.flatMap((p) => p.filters),
     processes: strayProcesses(prefix),
-    lockFiles: strayLockFiles(pods.map((pod) => ({ path: pod.path, ifname: pod.ifname }))),
+    lockFiles: [...strayLockFiles(pods.map((pod) => ({ path: pod.path, ifname: pod.ifname }))), ...strayRecords(pods)],
   };
 }
 
@@ -278,7 +301,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     };
     const call = async (pod: Pod, command: PluginCall['command'], policy: object, extraEnv?: Record<string, string>, killAfterMs?: number): Promise<PluginRun> => {
       report.invocations++;
-      return runPlugin(runner, { command, config: configFor(policy, pod), netns: pod.path, ifname: pod.ifname, ...(extraEnv ? { extraEnv } : {}) }, killAfterMs);
+      return runPlugin(runner, { command, config: configFor(policy, pod), netns: pod.path, ifname: pod.ifname, containerId: `soak-${pod.netns}`, ...(extraEnv ? { extraEnv } : {}) }, killAfterMs);
     };
     const del = async (pod: Pod, cycle: number, policy: object): Promise<void> => {
       const deleted = await call(pod, 'DEL', policy);
@@ -399,7 +422,7 @@ export function formatReport(report: SoakReport): string {
     `leaked qdiscs:            ${report.leaked.qdiscs}`,
     `leaked filters:           ${report.leaked.filters}`,
     `leftover tcqos processes: ${report.leaked.processes}`,
-    `leftover lock/temp files: ${report.leaked.lockFiles}`,
+    `leftover lock/temp/record files: ${report.leaked.lockFiles}`,
     ...report.problems.map((p) => `  problem: ${p}`),
     ...Object.entries(report.leftovers).flatMap(([kind, list]) => (list as string[]).map((item) => `  leftover ${kind}: ${item}`)),
   ].join('\n');

@@ -17,14 +17,19 @@ export interface Collected {
   readonly dropped: number;
 }
 
-/** Every attachment of `network` not in `valid` loses its shaping and record; other networks are left alone. */
-export async function collectGarbage(registry: Registry, network: string, valid: readonly AttachmentRef[], log: Logger): Promise<Collected> {
-  const keep = new Set(valid.map((ref) => `${ref.containerId}\0${ref.ifname}`));
+/**
+ * Every attachment of `network` not in `valid` loses its shaping and record; other networks are
+ * left alone. Without a `valid` list (a caller that knows no attachments) only the records of
+ * vanished pods, unreadable records and dead commands' locks go.
+ */
+export async function collectGarbage(registry: Registry, network: string, valid: readonly AttachmentRef[] | undefined, log: Logger): Promise<Collected> {
+  const keep = new Set((valid ?? []).map((ref) => `${ref.containerId}\0${ref.ifname}`));
   const unshaped: AttachmentRef[] = [];
   const problems = registry.dropUnreadable();
   for (const problem of problems) log.warn({}, `dropped an unreadable registry record: ${problem}`);
   const gone = registry.dropGone();
-  for (const record of registry.list().records) {
+  registry.dropAbandonedTemps();
+  for (const record of valid ? registry.list().records : []) {
     if (record.network !== network || keep.has(`${record.containerId}\0${record.ifname}`)) continue;
     if (!pathExists(record.netns)) continue;
     try {

@@ -11,10 +11,12 @@ import { commandLogger, registryFor, settingsOrDefaults } from './context.ts';
 
 const VALID_KEYS = ['cni.dev/valid-attachments', 'cni.dev/attachments'] as const;
 
-function validAttachments(config: Record<string, unknown>): AttachmentRef[] {
+/** The attachments the runtime still knows; undefined when it sent no list (then none is judged stale). */
+function validAttachments(config: Record<string, unknown>): AttachmentRef[] | undefined {
   const key = VALID_KEYS.find((candidate) => config[candidate] !== undefined);
-  const list = key === undefined ? undefined : config[key];
-  if (!Array.isArray(list)) throw new CniError(ErrorCode.invalidConfig, 'GC needs cni.dev/valid-attachments: a list of {containerID, ifname}');
+  if (key === undefined) return undefined;
+  const list = config[key];
+  if (!Array.isArray(list)) throw new CniError(ErrorCode.invalidConfig, `${key} must be a list of {"containerID": "...", "ifname": "..."}`);
   return list.map((entry: unknown, index) => {
     const { containerID, ifname } = (entry ?? {}) as { containerID?: unknown; ifname?: unknown };
     if (typeof containerID !== 'string' || typeof ifname !== 'string') {

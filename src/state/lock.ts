@@ -13,7 +13,8 @@ export const LOCK_TIMEOUT_MS = 20_000;
 
 export class LockTimeoutError extends Error {}
 
-function alive(pid: number): boolean {
+/** Whether a process still runs (a pid in a lock or temp file name may belong to a dead command). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -65,7 +66,7 @@ export async function withLock<T>(path: string, work: () => Promise<T>, timeoutM
 export function removeStaleLock(path: string): boolean {
   const owner = readLockOwner(path);
   const pid = Number.parseInt(owner, 10);
-  const stale = Number.isInteger(pid) && pid > 0 ? !alive(pid) : ageMs(path) > 2_000;
+  const stale = Number.isInteger(pid) && pid > 0 ? !processAlive(pid) : ageMs(path) > 2_000;
   if (stale) removeIfOwnedBy(path, owner);
   return stale;
 }

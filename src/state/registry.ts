@@ -7,6 +7,7 @@
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { processAlive } from './lock.ts';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
 
 export const DEFAULT_STATE_DIR = '/run/tcqos';
@@ -89,6 +90,24 @@ export class Registry {
       if (problem === undefined) continue;
       rmSync(`${this.dir}/${name}`, { force: true });
       dropped.push(`${this.dir}/${name}: ${problem}`);
+    }
+    return dropped;
+  }
+
+  /** Removes the temp files of writers killed before their rename; returns how many. */
+  dropAbandonedTemps(): number {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return 0;
+    }
+    let dropped = 0;
+    for (const name of names) {
+      const pid = Number(/\.json\.(\d+)\.tmp$/.exec(name)?.[1]);
+      if (!pid || processAlive(pid)) continue;
+      rmSync(`${this.dir}/${name}`, { force: true });
+      dropped++;
     }
     return dropped;
   }

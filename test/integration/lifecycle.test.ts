@@ -1,5 +1,6 @@
 /** ADD / CHECK / DEL against the real kernel: convergence, idempotence, drift, rollback, two attachments. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SUPPORTED_VERSIONS, versionAtLeast } from '../../src/cni/version.ts';
 import { ifbName } from '../../src/tc/handles.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
@@ -147,5 +148,49 @@ describe('two attachments in one pod', () => {
     } finally {
       await run('ip', ['-n', pod.netns, 'link', 'del', 'net1']);
     }
+  });
+});
+
+/**
+ * The lifecycle at every cniVersion: the version matters at the protocol edge (what CHECK and GC
+ * exist in, how the result is passed on), so each gets one compact round on its own pod.
+ */
+describe.each(SUPPORTED_VERSIONS)('the lifecycle at cniVersion %s', (version) => {
+  let target: Pod;
+  const versioned = (extra: object = policy): object => ({ cniVersion: version, name: 'life', type: 'tcqos', ...extra, prevResult: prevResultFor(version, target.path) });
+  const callAt = (command: 'ADD' | 'DEL' | 'CHECK' | 'GC', config: object = versioned(), extraEnv?: Record<string, string>) =>
+    invoke(runner, { command, config, netns: target.path, containerId: `life-${version}`, ...(extraEnv ? { extraEnv } : {}) });
+
+  beforeAll(async () => {
+    target = await bed.macvlanPod(hub, `v${version.replaceAll('.', '')}`, 20 + SUPPORTED_VERSIONS.indexOf(version));
+  });
+
+  it('ADD passes prevResult on byte for byte, CHECK passes where the version has it, DEL twice leaves nothing', async () => {
+    const config = versioned();
+    const added = await callAt('ADD', config);
+    expect(added.exitCode, added.stdout).toBe(0);
+    expect(added.stdout).toBe(JSON.stringify((config as { prevResult: object }).prevResult));
+    const checked = await callAt('CHECK');
+    if (versionAtLeast(version, '0.4.0')) expect(checked).toMatchObject({ exitCode: 0, stdout: '' });
+    else expect(checked.json).toMatchObject({ code: 1 });
+    expect((await callAt('DEL')).exitCode).toBe(0);
+    expect(await installedQdiscs(target.netns)).toEqual([]);
+    expect(await callAt('DEL')).toMatchObject({ exitCode: 0, stdout: '' });
+  });
+
+  it('an ADD that fails halfway leaves nothing, and the error is one JSON document at the version', async () => {
+    const failed = await callAt('ADD', versioned(), { TCQOS_FAULT: 'fail-line:3' });
+    expect(failed.json).toMatchObject({ cniVersion: version, code: 100 });
+    expect(await installedQdiscs(target.netns)).toEqual([]);
+    expect(await linkNames(target.netns)).not.toContain(ifbName('eth0'));
+  });
+
+  it('GC exists from 1.1.0 on, and removes nothing the runtime still lists', async () => {
+    expect((await callAt('ADD')).exitCode).toBe(0);
+    const collected = await callAt('GC', { ...versioned(), 'cni.dev/valid-attachments': [{ containerID: `life-${version}`, ifname: 'eth0' }] });
+    if (versionAtLeast(version, '1.1.0')) expect(collected).toMatchObject({ exitCode: 0, stdout: '' });
+    else expect(collected.json).toMatchObject({ code: 1 });
+    expect(await installedQdiscs(target.netns)).toHaveLength(3);
+    expect((await callAt('DEL')).exitCode).toBe(0);
   });
 });

@@ -11,7 +11,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatReport, leftovers, podLeftovers, runPlugin, runSoak, soakPassed, strayLockFiles, strayProcesses } from '../../bench/soak.ts';
+import { formatReport, leftovers, podLeftovers, runPlugin, runSoak, soakPassed, strayLockFiles, strayProcesses, strayRecords } from '../../bench/soak.ts';
 import { normalizeConfig } from '../../src/config/normalize.ts';
 import { lockPath } from '../../src/state/lock.ts';
 import { setupLines } from '../../src/plan/batch.ts';
@@ -68,6 +68,7 @@ async function expectClean(target: Pod = pod, why = ''): Promise<void> {
   const left = await podLeftovers(target.netns);
   expect(left, `tcqos state left in ${target.netns} ${why}`).toEqual({ ifbs: [], qdiscs: [], filters: [] });
   expect(strayLockFiles([{ path: target.path, ifname: target.ifname }]), `lock file left ${why}`).toEqual([]);
+  expect(strayRecords([{ path: target.path, ifname: target.ifname }]), `registry record left ${why}`).toEqual([]);
 }
 
 async function expectShaped(target: Pod = pod, extra: object = policy, why = ''): Promise<void> {
