@@ -18,10 +18,9 @@ export interface Flow {
   readonly omitSeconds?: number;
 }
 
-/** Receiver-side goodput in Mbit/s. */
-export async function goodputMbit(flow: Flow): Promise<number> {
-  const seconds = flow.seconds ?? 4;
-  const server = execa('ip', ['netns', 'exec', flow.peerNetns, 'iperf3', '-s', '-1', '-p', String(flow.port)], {
+/** Runs `work` while a one-shot iperf3 server listens in the peer's namespace (killed afterwards). */
+async function withServer<T>(flow: Flow, seconds: number, serverArgs: readonly string[], work: () => Promise<T>): Promise<T> {
+  const server = execa('ip', ['netns', 'exec', flow.peerNetns, 'iperf3', '-s', '-1', ...serverArgs, '-p', String(flow.port)], {
     reject: false,
     timeout: (seconds + 20) * 1000,
   });
@@ -31,6 +30,17 @@ export async function goodputMbit(flow: Flow): Promise<number> {
       if (listening.stdout.trim()) break;
       await sleep(50);
     }
+    return await work();
+  } finally {
+    server.kill('SIGKILL');
+    await server;
+  }
+}
+
+/** Receiver-side goodput in Mbit/s. */
+export async function goodputMbit(flow: Flow): Promise<number> {
+  const seconds = flow.seconds ?? 4;
+  return withServer(flow, seconds, [], async () => {
     const client = await run(
       'ip',
       [
@@ -42,10 +52,7 @@ export async function goodputMbit(flow: Flow): Promise<number> {
     if (client.exitCode !== 0) throw new Error(`iperf3 client failed: ${client.stdout.slice(0, 500)} ${client.stderr}`);
     const report = JSON.parse(client.stdout) as { end: { sum_received: { bits_per_second: number } } };
     return report.end.sum_received.bits_per_second / 1e6;
-  } finally {
-    server.kill('SIGKILL');
-    await server;
-  }
+  });
 }
 
 /** Exact shaping of a TCP flow at MTU 1500: 1448 payload bytes per 1514-byte frame. */
@@ -87,16 +94,7 @@ interface IntervalJson {
  */
 export async function flowWithIntervals(flow: Flow & { readonly seconds: number }, intervalSeconds = 0.5): Promise<IntervalReport> {
   // The server reports its own intervals (as JSON, handed back by --get-server-output).
-  const server = execa('ip', ['netns', 'exec', flow.peerNetns, 'iperf3', '-s', '-1', '-J', '-i', String(intervalSeconds), '-p', String(flow.port)], {
-    reject: false,
-    timeout: (flow.seconds + 20) * 1000,
-  });
-  try {
-    for (let i = 0; i < 50; i++) {
-      const listening = await run('ip', ['netns', 'exec', flow.peerNetns, 'ss', '-Htln', `sport = :${flow.port}`]);
-      if (listening.stdout.trim()) break;
-      await sleep(50);
-    }
+  return withServer(flow, flow.seconds, ['-J', '-i', String(intervalSeconds)], async () => {
     const client = await run(
       'ip',
       [
@@ -112,8 +110,5 @@ export async function flowWithIntervals(flow: Flow & { readonly seconds: number 
       intervals: receiver.intervals.map(({ sum }) => [sum.start, sum.end, sum.bits_per_second / 1e6] as const),
       bytesReceived: report.end.sum_received.bytes,
     };
-  } finally {
-    server.kill('SIGKILL');
-    await server;
-  }
+  });
 }

@@ -1,19 +1,9 @@
 /** Issue 13's configuration defects, kept fixed. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/errors.ts';
+import { BASE_CONFIG, refusal } from '../helpers/config.ts';
 import { normalizeConfig } from '../../src/config/normalize.ts';
 
-const base = { cniVersion: '1.0.0', name: 'net', type: 'tcqos' };
-
-async function refusal(extra: object): Promise<string> {
-  try {
-    await normalizeConfig({ ...base, ...extra });
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('config was accepted');
-}
+const base = BASE_CONFIG;
 
 describe('a default that names no class', () => {
   it('is refused when the direction lists no classes at all', async () => {
