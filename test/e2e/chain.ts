@@ -291,3 +291,16 @@ export function expectNear(actual: number, expected: number, tolerance: number, 
 export function firstSecondMbit(flow: Omit<Flow, 'seconds' | 'omitSeconds'>): Promise<number> {
   return goodputMbit({ ...flow, seconds: 1, omitSeconds: 0 });
 }
+
+/**
+ * The class of a flat limit: tcqos installs the total at :1 with one class under it, both at the
+ * limit's rate, ceil and bucket. Checks that shape and returns the class.
+ */
+export async function flatClass(netns: string, dev: string): Promise<HtbClass> {
+  const [total, only, ...more] = await htbClasses(netns, dev);
+  expect(more, `${dev} has one class under the total`).toEqual([]);
+  expect(total!.id).toBe('7c05:1');
+  expect(only!.parent).toBe('7c05:1');
+  expect({ rate: only!.rate, ceil: only!.ceil, burst: only!.burst }).toEqual({ rate: total!.rate, ceil: total!.ceil, burst: total!.burst });
+  return only!;
+}
