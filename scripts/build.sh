@@ -17,14 +17,23 @@ flock 9
 # SEA runs CommonJS only; esbuild turns our ESM (and execa's) into one CommonJS file. Whitespace
 # and syntax are minified (the source text lives in the snapshot: a smaller heap to deserialise at
 # every start); names are kept, so logged errors still say where they came from.
-node_modules/.bin/esbuild bin/tcqos.ts --bundle --platform=node --format=cjs --target=node24 \
-  --outfile=build/tcqos.cjs --log-level=warning --legal-comments=none --minify-whitespace --minify-syntax
+# The operator side (CLI, agent, Kubernetes client, prom-client) is a bundle of its own, carried as
+# an asset and compiled only when a subcommand runs (src/operator/load.ts): the snapshot every ADD
+# deserialises holds only the CNI path.
+esbuild_common=(--bundle --platform=node --format=cjs --target=node24 --log-level=warning --legal-comments=none --minify-whitespace --minify-syntax)
+node_modules/.bin/esbuild bin/tcqos.ts "${esbuild_common[@]}" --external:./entry.ts --outfile=build/tcqos.cjs
+node_modules/.bin/esbuild src/operator/entry.ts "${esbuild_common[@]}" --outfile=build/operator.cjs
+if grep -q '@kubernetes/client-node\|prom-client' build/tcqos.cjs; then
+  echo "build: the CNI bundle must not contain the operator's dependencies" >&2
+  exit 1
+fi
 cat > build/sea-config.json <<'JSON'
 {
   "main": "build/tcqos.cjs",
   "output": "build/tcqos.blob",
   "disableExperimentalSEAWarning": true,
-  "useSnapshot": true
+  "useSnapshot": true,
+  "assets": { "operator.cjs": "build/operator.cjs" }
 }
 JSON
 # Node warns that child_process and tty are "not fully verified" in snapshots: the whole suite runs

@@ -8,7 +8,7 @@ import { tcqosCommands } from './commands/index.ts';
 import { IMPLICIT_DEFAULT_CLASS } from './config/normalize.ts';
 import { validateConfig } from './config/validate-config.generated.js';
 import { runOperatorCommand, type OperatorIo } from './operator/cli.ts';
-import { OPERATOR_COMMANDS } from './operator/commands.ts';
+import { OPERATOR_COMMANDS, operatorLogsWritten } from './operator/commands.ts';
 import { setupLines } from './plan/batch.ts';
 import { planAttachment } from './plan/tree.ts';
 
@@ -45,7 +45,11 @@ export async function main(io: ProcessIo & OperatorIo & { argv: readonly string[
     return 0;
   }
   const entry = OPERATOR_COMMANDS.find((candidate) => candidate.name === subcommand);
-  if (entry) return runOperatorCommand(await entry.load(), rest, io);
+  if (entry) {
+    const exitCode = await runOperatorCommand(await entry.load(), rest, io);
+    await operatorLogsWritten();
+    return exitCode;
+  }
   if (subcommand === 'help' || subcommand === '--help') {
     io.writeStdout(USAGE);
     return 0;

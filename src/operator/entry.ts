@@ -1,0 +1,11 @@
+/**
+ * Everything the operator side of the binary runs, as one module: the single executable carries it
+ * as a separate bundle (an asset evaluated on demand, scripts/build.sh), so the CNI path's startup
+ * snapshot holds none of it — the Kubernetes client and prom-client alone are megabytes.
+ */
+export { agentCommand } from '../agent/command.ts';
+export { logsWritten } from '../log.ts';
+export { installCommand, uninstallCommand } from './install.ts';
+export { listCommand } from './list.ts';
+export { statsCommand } from './stats.ts';
+export { updateCommand } from './update.ts';
