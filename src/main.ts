@@ -7,8 +7,8 @@ import { SUPPORTED_VERSIONS } from './cni/version.ts';
 import { tcqosCommands } from './commands/index.ts';
 import { IMPLICIT_DEFAULT_CLASS } from './config/normalize.ts';
 import { validateConfig } from './config/validate-config.generated.js';
-import { runOperatorCommand, type OperatorIo } from './operator/cli.ts';
-import { OPERATOR_COMMANDS, operatorLogsWritten } from './operator/commands.ts';
+import type { OperatorIo } from './operator/cli.ts';
+import { OPERATOR_COMMANDS } from './operator/commands.ts';
 import { setupLines } from './plan/batch.ts';
 import { planAttachment } from './plan/tree.ts';
 
@@ -45,11 +45,7 @@ export async function main(io: ProcessIo & OperatorIo & { argv: readonly string[
     return 0;
   }
   const entry = OPERATOR_COMMANDS.find((candidate) => candidate.name === subcommand);
-  if (entry) {
-    const exitCode = await runOperatorCommand(await entry.load(), rest, io);
-    await operatorLogsWritten();
-    return exitCode;
-  }
+  if (entry) return entry.run(rest, io);
   if (subcommand === 'help' || subcommand === '--help') {
     io.writeStdout(USAGE);
     return 0;

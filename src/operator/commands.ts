@@ -2,19 +2,27 @@
  * The operator subcommands, loaded on demand (src/operator/load.ts): a runtime's ADD never pays
  * for the CLI, the Kubernetes client or prom-client.
  */
-import type { OperatorCommand } from './cli.ts';
+import type { OperatorCommand, OperatorIo } from './cli.ts';
 import { loadOperatorModule, type OperatorModule } from './load.ts';
 
 export interface OperatorEntry {
   readonly name: string;
   readonly summary: string;
   load(): Promise<OperatorCommand>;
+  /** Parses `argv`, runs the subcommand, waits for its log lines; resolves to the exit code. */
+  run(argv: readonly string[], io: OperatorIo): Promise<number>;
 }
 
 const entry = (name: string, summary: string, pick: (module: OperatorModule) => OperatorCommand): OperatorEntry => ({
   name,
   summary,
   load: async () => pick(await loadOperatorModule()),
+  run: async (argv, io) => {
+    const module = await loadOperatorModule();
+    const exitCode = await module.runOperatorCommand(pick(module), argv, io);
+    await module.logsWritten();
+    return exitCode;
+  },
 });
 
 export const OPERATOR_COMMANDS: readonly OperatorEntry[] = [
@@ -25,8 +33,3 @@ export const OPERATOR_COMMANDS: readonly OperatorEntry[] = [
   entry('uninstall', 'undo what install changed', (m) => m.uninstallCommand),
   entry('agent', 'the Kubernetes node agent: apply annotation edits live, serve /metrics', (m) => m.agentCommand),
 ];
-
-/** Resolves when the operator module's log lines are written (it has its own logger in the executable). */
-export async function operatorLogsWritten(): Promise<void> {
-  await (await loadOperatorModule()).logsWritten();
-}
