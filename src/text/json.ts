@@ -10,6 +10,9 @@
  */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
+/** A number, true, false or null, matched where the reader stands (sticky: no copy of the text). */
+const LITERAL = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+
 class Reader {
   readonly text: string;
   at = 0;
@@ -42,7 +45,8 @@ class Reader {
     if (c === '{') return this.object(build);
     if (c === '[') return this.array();
     if (c === '"') return JSON.parse(this.string()) as string;
-    const literal = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(this.text.slice(this.at, this.at + 400));
+    LITERAL.lastIndex = this.at;
+    const literal = LITERAL.exec(this.text);
     if (!literal) return this.fail();
     this.at += literal[0].length;
     return JSON.parse(literal[0]) as JsonValue;
