@@ -21,7 +21,7 @@ export async function removeState(session: NetnsSession, state: AttachmentState)
 }
 
 /** Deletes the ifb (its qdiscs go with it) while `meanwhile` runs; true when the ifb was there. */
-export async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () => void): Promise<boolean> {
+async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () => void): Promise<boolean> {
   const deletion = session.start('ip', ['link', 'del', 'dev', ifb]);
   try {
     meanwhile();

@@ -77,7 +77,7 @@ async function applyFresh(session: NetnsSession, target: ShapeTarget, log: Logge
 }
 
 /** tc -batch is not atomic: remove whatever part of this ADD landed. */
-export async function rollBack(session: NetnsSession, ifname: string, log: Logger): Promise<void> {
+async function rollBack(session: NetnsSession, ifname: string, log: Logger): Promise<void> {
   try {
     const state = readAttachmentState(session, ifname);
     if (hasAnythingOfOurs(state)) await removeState(session, state);

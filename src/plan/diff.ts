@@ -71,7 +71,7 @@ function classDifferences(spec: HtbClassSpec, seen: ClassInfo): string[] {
   return differences;
 }
 
-export function diffTree(planned: ShapingTree | undefined, observed: ObservedTree): TreeChange[] {
+function diffTree(planned: ShapingTree | undefined, observed: ObservedTree): TreeChange[] {
   if (!planned) return isOurs(observed.qdisc) ? [{ kind: 'tree-unwanted' }] : [];
   if (!observed.qdisc || observed.qdisc.handle === '0:') return [{ kind: 'tree-missing', qdisc: observed.qdisc }];
   if (!isOurs(observed.qdisc)) return [{ kind: 'tree-foreign', qdisc: observed.qdisc }];
