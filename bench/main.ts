@@ -5,7 +5,7 @@
  * and bench/results/last-run.json.
  *
  * Knobs (environment): BENCH_REPEATS (3), BENCH_SECONDS (4, per accuracy/class flow),
- * BENCH_LOAD_SECONDS (5), BENCH_LATENCY_RUNS (40), BENCH_SCALE_PODS (100), BENCH_RATES (1,10,100,1000),
+ * BENCH_LOAD_SECONDS (5), BENCH_LATENCY_RUNS (40), BENCH_SCALE_PODS (100), BENCH_RATES (1,10,100,1000,10000),
  * BENCH_SECTIONS (latency,accuracy,classes,load,scale), BENCH_CC (TCP congestion control of the
  * iperf3 senders, e.g. cubic; default: the host's). RESULTS.md is rewritten only by a run of every
  * section; a partial run writes bench/results/partial.md.
@@ -66,7 +66,7 @@ function settingsFromEnv(): Settings {
     loadSeconds: numberEnv('BENCH_LOAD_SECONDS', 5),
     latencyRuns: Math.round(numberEnv('BENCH_LATENCY_RUNS', 40)),
     scalePods: Math.round(numberEnv('BENCH_SCALE_PODS', 100)),
-    ratesMbit: (process.env['BENCH_RATES'] || '1,10,100,1000').split(',').map(Number),
+    ratesMbit: (process.env['BENCH_RATES'] || '1,10,100,1000,10000').split(',').map(Number),
     sections: sections as Section[],
     congestionControl: process.env['BENCH_CC'] || undefined,
   };

@@ -12,6 +12,10 @@ const TARGET = {
   goodput: [0.946, 0.966],
   classShare: 0.03,
   addOverNodeMs: 10,
+  /** STATUS (containerd calls it every 5 s per plugin) may cost this much over VERSION. */
+  statusOverVersionMs: 3,
+  /** Per-pod wall time of N concurrent ADDs against that of 10. */
+  scalePerPodRatio: 1.1,
   firstSecond: 1.1,
   /** The goal for ping p50 through a saturated 10 Mbit/s class. */
   loadedDelayAt10Mbit: 5,
@@ -96,7 +100,7 @@ function accuracySection({ cells, capacity }: AccuracyResult, verdicts: string[]
     '',
     `Unshaped, the same paths carry (goodput, one run each): ${capacity
       .map((c) => `${c.path} ${c.direction} -P ${c.parallel} ${Number.isFinite(c.goodputMbit) ? (c.goodputMbit / 1000).toFixed(2) : '–'} Gbit/s`)
-      .join(', ')} — the headroom above the 1000 Mbit/s cells on this machine.`,
+      .join(', ')} — the headroom above the highest shaped rate on this machine.`,
   ].join('\n');
 }
 
@@ -153,10 +157,19 @@ function latencySection(results: Results, verdicts: string[]): string {
       `Waiting for a late stdin (200 ms) costs no CPU: tcqos ${ms(lateTcqos.cpu)} ms CPU (VERSION alone ${ms(version.cpu)}), reference ${ms(lateRef.cpu)} ms. ${mark(extra < 20)}`,
     );
   }
+  const status = get('status');
+  if (status && version) {
+    const spawns = lat.statusSpawns;
+    const over = status.p50 - version.p50;
+    verdicts.push(
+      `STATUS starts no process and costs ≤ VERSION + ${TARGET.statusOverVersionMs} ms: ${spawns === undefined ? 'processes not counted (strace failed)' : `${spawns} process${spawns === 1 ? '' : 'es'} started`}, ` +
+        `p50 ${ms(status.p50)} ms against VERSION ${ms(version.p50)} ms (${over >= 0 ? '+' : ''}${ms(over)}). ${mark(spawns === 0 && over <= TARGET.statusOverVersionMs)}`,
+    );
+  }
   if (tcqDel && refDel) {
     verdicts.push(`DEL no slower than the reference: tcqos p50 ${ms(tcqDel.p50)} / p95 ${ms(tcqDel.p95)} ms, reference ${ms(refDel.p50)} / ${ms(refDel.p95)} ms. ${mark(tcqDel.p50 <= refDel.p50)}`);
   }
-  const timelineRows = lat.timelines.map((t) => [t.command, ms(t.startup), ms(t.children), ms(t.between), ms(t.exit), ms(t.total), String(t.spawns)]);
+  const timelineRows = lat.timelines.map((t) => [t.command, ms(t.startup), ms(t.children), ms(t.between), ms(t.exit), ms(t.total), String(t.spawns), String(t.outliving ?? 0)]);
   const example = lat.timelines.find((t) => t.command === 'ADD')?.example ?? [];
   return [
     '',
@@ -174,7 +187,7 @@ function latencySection(results: Results, verdicts: string[]): string {
     '',
     'Where tcqos spends an ADD/DEL (strace -f of execve and exits, median of 5 runs each; strace itself adds some milliseconds):',
     '',
-    table(['command', 'start-up → first spawn', 'children running', 'Node between children', 'last child → exit', 'total', 'spawns'], timelineRows),
+    table(['command', 'start-up → first spawn', 'children running', 'Node between children', 'last child → exit', 'total', 'spawns', 'left running at exit'], timelineRows),
     '',
     `One ADD's children (ms from tcqos's execve): ${example.map((c) => `\`${c.tool}\` ${ms(c.start)}–${ms(c.end)}`).join(', ')}.`,
     ...(lat.profile
@@ -246,12 +259,15 @@ function scaleSection(results: Results, verdicts: string[]): string {
     String(c.pods),
     c.command,
     ms(c.wallMs),
-    ms(c.perPodMs),
+    c.perPodRangeMs ? `${ms(c.perPodMs)} (${ms(c.perPodRangeMs[0])}–${ms(c.perPodRangeMs[1])})` : ms(c.perPodMs),
     ms(c.p50Ms),
     ms(c.maxMs),
     ms(c.cpuPerPodMs),
     c.failures ? `${c.failures}: ${c.firstFailure ?? ''}` : '0',
-    c.leftovers ? `${c.leftovers.qdiscs} qdiscs, ${c.leftovers.ifbs} ifbs, ${c.leftovers.locks} locks${c.leftovers.example ? ` (${c.leftovers.example})` : ''}` : '',
+    c.leftovers
+      ? `${c.leftovers.qdiscs} qdiscs, ${c.leftovers.ifbs} ifbs, ${c.leftovers.locks} locks${c.leftovers.records === undefined ? '' : `, ${c.leftovers.records} records`}` +
+        `${c.leftovers.example ? ` (${c.leftovers.example})` : ''}`
+      : '',
   ]);
   for (const plugin of ['tcqos', 'bandwidth'] as const) {
     const mine = cells.filter((c) => c.plugin === plugin);
@@ -260,13 +276,15 @@ function scaleSection(results: Results, verdicts: string[]): string {
     const small = adds[0];
     const large = adds.at(-1);
     if (small && large && large.pods > small.pods) {
+      const ratio = large.perPodMs / small.perPodMs;
+      const target = plugin === 'tcqos' ? ` (target ≤ ${TARGET.scalePerPodRatio}×) ${mark(ratio <= TARGET.scalePerPodRatio)}` : '';
       verdicts.push(
         `Scale, ${plugin === 'tcqos' ? 'tcqos' : 'reference'}: concurrent ADD costs ${ms(small.perPodMs)} ms wall / ${ms(small.cpuPerPodMs)} ms CPU per pod at ${small.pods} pods, ` +
-          `${ms(large.perPodMs)} / ${ms(large.cpuPerPodMs)} at ${large.pods} (${(large.perPodMs / small.perPodMs).toFixed(1)}× per pod).`,
+          `${ms(large.perPodMs)} / ${ms(large.cpuPerPodMs)} at ${large.pods}: ${ratio.toFixed(2)}× per pod (CPU ${(large.cpuPerPodMs / small.cpuPerPodMs).toFixed(2)}×)${target}.`,
       );
     }
     const failures = mine.reduce((sum, c) => sum + c.failures, 0);
-    const left = mine.reduce((sum, c) => sum + (c.leftovers ? c.leftovers.qdiscs + c.leftovers.ifbs + c.leftovers.locks : 0), 0);
+    const left = mine.reduce((sum, c) => sum + (c.leftovers ? c.leftovers.qdiscs + c.leftovers.ifbs + c.leftovers.locks + (c.leftovers.records ?? 0) : 0), 0);
     verdicts.push(`Scale, ${plugin === 'tcqos' ? 'tcqos' : 'reference'}: ${failures} failures, ${left} leftovers after DEL. ${mark(failures === 0 && left === 0)}`);
   }
   return [
@@ -274,8 +292,9 @@ function scaleSection(results: Results, verdicts: string[]): string {
     '### Scale: concurrent ADD, then concurrent DEL',
     '',
     `ptp + host-local pods attached beforehand (${attachSeconds.toFixed(1)} s, untimed); then one plugin ADDed to all of them at once, then DELed at once, ` +
-      'both directions at 100 Mbit/s. Leftovers are counted after DEL in the pods and on their host veths (tcqos locks: /run/tcqos/locks).',
+      `both directions at 100 Mbit/s${(cells[0]?.batches ?? 1) > 1 ? `; each pod count ${cells[0]!.batches} times, the counts interleaved: medians (per-pod range over the batches in brackets)` : ''}. ` +
+      "Leftovers are counted after each DEL in the pods and on their host veths, and tcqos's locks and registry records in the run's state dir (TCQOS_STATE_DIR), summed over the batches.",
     '',
-    table(['plugin', 'pods', 'command', 'wall ms', 'wall ms / pod', 'p50 ms (each)', 'max ms', 'CPU ms / pod', 'failures', 'left after DEL'], rows),
+    table(['plugin', 'pods', 'command', 'wall ms', 'wall ms / pod (range)', 'p50 ms (each)', 'max ms', 'CPU ms / pod', 'failures', 'left after DEL'], rows),
   ].join('\n');
 }

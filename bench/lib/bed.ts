@@ -43,11 +43,14 @@ export class Bed {
   readonly work: string;
   readonly cnidriver: string;
   readonly cniPath: string;
+  /** tcqos's registry and locks for this run (TCQOS_STATE_DIR), so leftovers can be counted and /run is untouched. */
+  readonly stateDir: string;
   private readonly created: string[] = [];
 
   constructor(work: string, cnidriver: string) {
     this.work = work;
     this.cnidriver = cnidriver;
+    this.stateDir = `${work}/state`;
     const bin = `${work}/cni-bin`;
     mkdirSync(bin, { recursive: true });
     symlinkSync(TCQOS_BINARY, `${bin}/tcqos`);

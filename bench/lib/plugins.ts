@@ -44,7 +44,7 @@ export function treeConfig(att: Attachment, direction: object): Record<string, u
 }
 
 export function pluginEnv(bed: Bed, command: string, att: Attachment): Record<string, string> {
-  return bed.cniEnv({ CNI_COMMAND: command, CNI_CONTAINERID: att.containerId, CNI_NETNS: att.path, CNI_IFNAME: IFNAME });
+  return bed.cniEnv({ CNI_COMMAND: command, CNI_CONTAINERID: att.containerId, CNI_NETNS: att.path, CNI_IFNAME: IFNAME, TCQOS_STATE_DIR: bed.stateDir });
 }
 
 export async function invoke(bed: Bed, plugin: PluginName, command: 'ADD' | 'DEL', att: Attachment, config: object): Promise<Ran> {

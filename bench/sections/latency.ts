@@ -45,6 +45,8 @@ export interface Timeline {
   readonly exit: number;
   readonly total: number;
   readonly spawns: number;
+  /** Median number of children still running when tcqos exited (left to finish on their own). */
+  readonly outliving: number;
   /** The children of one run, in order: tool and args, ms from tcqos's execve to start and end. */
   readonly example: ReadonlyArray<{ tool: string; start: number; end: number }>;
 }
@@ -55,6 +57,8 @@ export interface LatencyResult {
   readonly timelines: Timeline[];
   /** V8 CPU profiles of tcqos ADD (NODE_OPTIONS=--cpu-prof): inclusive ms per function. */
   readonly profile: ProfileSummary | undefined;
+  /** Processes one tcqos STATUS started (strace -f, execve after its own); undefined when strace failed. */
+  readonly statusSpawns?: number | undefined;
   readonly macvlanRefusal: string;
 }
 
@@ -102,6 +106,7 @@ export async function latency(bed: Bed, pods: Pods, runs: number, log: (line: st
     'tcqos-noop:ADD': 'tcqos ADD with no limits configured (start-up + config, no process started)',
     'late-stdin:tcqos': `tcqos VERSION, stdin written ${LATE_STDIN_MS} ms late (CPU: waiting or spinning?)`,
     'late-stdin:ref': `reference VERSION, stdin written ${LATE_STDIN_MS} ms late`,
+    status: 'dist/tcqos STATUS (CNI 1.1: the tools are installed; no process started)',
     ...Object.fromEntries(chains.flatMap((c) => [[`${c.key}:ADD`, `${c.label}: ADD`], [`${c.key}:DEL`, `${c.label}: DEL`]])),
     'tool:link-show': 'nsenter + `ip -j -d link show`',
     'tool:qdisc-show': 'nsenter + `tc -j qdisc show`',
@@ -134,8 +139,9 @@ export async function latency(bed: Bed, pods: Pods, runs: number, log: (line: st
   const hyperfine = await hyperfineFloors(bed);
   const timelines = await straceTimelines(bed, chains[0]!);
   const profile = await cpuProfiles(bed, chains[0]!);
+  const statusSpawns = await spawnsOfStatus(bed);
   for (const t of timelines) log(`latency strace ${t.command}: startup ${t.startup.toFixed(1)} children ${t.children.toFixed(1)} between ${t.between.toFixed(1)} exit ${t.exit.toFixed(1)} total ${t.total.toFixed(1)} ms`);
-  return { stats, hyperfine, timelines, profile, macvlanRefusal };
+  return { stats, hyperfine, timelines, profile, macvlanRefusal, statusSpawns };
 }
 
 function floorSteps(timed: boolean): Step[] {
@@ -143,7 +149,31 @@ function floorSteps(timed: boolean): Step[] {
     { key: 'true', argv: ['/bin/true'], env: {}, timed },
     { key: 'node-e0', argv: [NODE, '-e', '0'], env: {}, timed },
     { key: 'version', argv: [TCQOS_BINARY], env: { CNI_COMMAND: 'VERSION' }, timed },
+    { key: 'status', argv: [TCQOS_BINARY], env: STATUS_ENV, input: STATUS_CONFIG, timed },
   ];
+}
+
+/**
+ * STATUS as containerd ≥ 2.0.1 calls it (every 5 s per plugin, for the kubelet's CRI status poll):
+ * CNI 1.1.0 config on stdin, no attachment variables, a PATH that holds the tools.
+ */
+const STATUS_ENV = { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+const STATUS_CONFIG = JSON.stringify({ cniVersion: '1.1.0', name: 'tqbptp', type: 'tcqos' });
+
+/** Processes one STATUS starts: strace -f of its execve calls, minus tcqos's own. */
+async function spawnsOfStatus(bed: Bed): Promise<number | undefined> {
+  const file = `${bed.work}/strace-STATUS.txt`;
+  const step: Step = {
+    key: 'strace:STATUS',
+    argv: ['/usr/bin/strace', '-f', '--seccomp-bpf', '-e', 'trace=execve', '-o', file, TCQOS_BINARY],
+    env: STATUS_ENV,
+    input: STATUS_CONFIG,
+    timed: true,
+  };
+  const report = await runJob({ mode: 'sequence', steps: [step] });
+  if (report.results[0]?.exitCode !== 0) return undefined;
+  const execs = readFileSync(file, 'utf8').split('\n').filter((line) => /^\d+\s+execve\(/.test(line)).length;
+  return Math.max(0, execs - 1);
 }
 
 /**
@@ -306,7 +336,12 @@ export function parseStrace(text: string): ParsedRun {
   return { total, children: [...children.values()].sort((a, b) => a.start - b.start) };
 }
 
-function summariseTimelines(command: 'ADD' | 'DEL', parsed: ParsedRun[]): Timeline {
+/**
+ * Medians over the runs. A child still running when tcqos exited counts up to tcqos's exit: what the
+ * runtime waits for ends there.
+ */
+function summariseTimelines(command: 'ADD' | 'DEL', traced: ParsedRun[]): Timeline {
+  const parsed = traced.map((run) => ({ ...run, children: run.children.map((c) => ({ ...c, end: Math.min(c.end, run.total) })) }));
   const pick = (f: (run: ParsedRun) => number) => percentile(parsed.map(f), 50);
   const busy = (run: ParsedRun): number => {
     let sum = 0;
@@ -329,6 +364,7 @@ function summariseTimelines(command: 'ADD' | 'DEL', parsed: ParsedRun[]): Timeli
     exit: pick((run) => run.total - last(run)),
     total: pick((run) => run.total),
     spawns: pick((run) => run.children.length),
-    example: (parsed[Math.floor(parsed.length / 2)]?.children ?? []).map((c) => ({ tool: c.tool, start: c.start, end: c.end })),
+    outliving: percentile(traced.map((run) => run.children.filter((c) => !(c.end <= run.total)).length), 50),
+    example: (traced[Math.floor(traced.length / 2)]?.children ?? []).map((c) => ({ tool: c.tool, start: c.start, end: c.end })),
   };
 }
