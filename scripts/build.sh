@@ -22,7 +22,9 @@ flock 9
 # deserialises holds only the CNI path.
 esbuild_common=(--bundle --platform=node --format=cjs --target=node24 --log-level=warning --legal-comments=none --minify-whitespace --minify-syntax)
 node_modules/.bin/esbuild bin/tcqos.ts "${esbuild_common[@]}" --external:./entry.ts --outfile=build/tcqos.cjs
-node_modules/.bin/esbuild src/operator/entry.ts "${esbuild_common[@]}" --outfile=build/operator.cjs
+# punycode: the Kubernetes client's URL dependencies ask for Node's deprecated built-in; the npm
+# package of the same name is the drop-in its deprecation warning points to.
+node_modules/.bin/esbuild src/operator/entry.ts "${esbuild_common[@]}" --alias:punycode=punycode/ --outfile=build/operator.cjs
 if grep -q '@kubernetes/client-node\|prom-client' build/tcqos.cjs; then
   echo "build: the CNI bundle must not contain the operator's dependencies" >&2
   exit 1

@@ -4,8 +4,7 @@
  * last-applied-configuration) never re-applies anything.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { EGRESS_BANDWIDTH_ANNOTATION, INGRESS_BANDWIDTH_ANNOTATION } from '../config/kubernetes-bandwidth.ts';
-import { policyAnnotations } from '../config/policy-annotations.ts';
+import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 
 export interface PodView {
   readonly namespace: string;
@@ -13,15 +12,6 @@ export interface PodView {
   readonly uid?: string;
   /** The pod's shaping annotations only (see shapingAnnotations). */
   readonly annotations: Readonly<Record<string, string>>;
-}
-
-/** tcqos.io/policy, tcqos.io/policy.<network> and the kubernetes.io/*-bandwidth pair, keys in order (so equal sets fingerprint equally). */
-export function shapingAnnotations(all: Readonly<Record<string, string>> | undefined): Record<string, string> {
-  const found: Record<string, string> = policyAnnotations(all ?? {});
-  for (const key of [INGRESS_BANDWIDTH_ANNOTATION, EGRESS_BANDWIDTH_ANNOTATION]) {
-    if (all && Object.hasOwn(all, key)) found[key] = all[key]!;
-  }
-  return Object.fromEntries(Object.keys(found).sort().map((key) => [key, found[key]!]));
 }
 
 export function podView(pod: V1Pod): PodView | undefined {

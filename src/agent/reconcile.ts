@@ -17,7 +17,8 @@ import type { Logger } from '../log.ts';
 import type { AgentDeps, AttachmentRef, AttachmentView } from './deps.ts';
 import type { PodEvents, Refusal } from './events.ts';
 import type { AgentMetrics, ReconcileResult } from './metrics.ts';
-import { fingerprint, podKey, shapingAnnotations, type PodView } from './pods.ts';
+import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
+import { fingerprint, podKey, type PodView } from './pods.ts';
 
 interface Applied {
   readonly uid: string | undefined;

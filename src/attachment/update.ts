@@ -5,7 +5,7 @@
  * the uplink, applied in place, and recorded.
  */
 import { derivePolicy } from '../config/derive.ts';
-import { policyAnnotations } from '../config/policy-annotations.ts';
+import { hasBandwidthAnnotations, shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 import { policyFromJson, policyToJson } from '../config/policy-json.ts';
 import type { PolicySource } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
@@ -34,22 +34,30 @@ export async function applyOperatorConfig(registry: Registry, ref: AttachmentRef
   return changeAttachment(registry, ref, (record) => ({ ...inputsOf(record), config: { ...config, name: record.network } }), 'operator', log);
 }
 
-/** Node agent: the pod's current annotations (and the runtime values they imply), under the recorded caps. */
+/**
+ * Node agent: the pod's current annotations (and the runtime values the kubernetes.io/*-bandwidth
+ * ones imply), under the recorded caps. Runtime values that did not come from those annotations
+ * (Multus's per-network `bandwidth`, say) are kept: the annotations cannot speak for them.
+ */
 export async function applyPodInputs(
   registry: Registry,
   ref: AttachmentRef,
   inputs: { readonly runtime?: Record<string, unknown>; readonly annotations?: Readonly<Record<string, string>> },
   log: Logger,
 ): Promise<UpdateOutcome> {
-  const annotations = inputs.annotations && policyAnnotations(inputs.annotations);
+  const annotations = inputs.annotations && shapingAnnotations(inputs.annotations);
   return changeAttachment(
     registry,
     ref,
-    (record) => ({
-      config: record.config,
-      ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
-      ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
-    }),
+    (record) => {
+      const runtimeFromAnnotations = !record.runtime || hasBandwidthAnnotations(record.annotations) || hasBandwidthAnnotations(annotations);
+      const runtime = runtimeFromAnnotations ? inputs.runtime : record.runtime;
+      return {
+        config: record.config,
+        ...(runtime ? { runtime } : {}),
+        ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+      };
+    },
     undefined,
     log,
   );

@@ -6,7 +6,7 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { CommandContext } from '../cni/skel.ts';
 import { derivePolicy } from '../config/derive.ts';
 import { ConfigError } from '../config/errors.ts';
-import { policyAnnotations } from '../config/policy-annotations.ts';
+import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 import type { DerivedPolicy, PolicyInputs, Settings } from '../config/policy.ts';
 import { POD_ANNOTATIONS_KEY } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -25,9 +25,9 @@ export function policyInputs(context: CommandContext): Required<Pick<PolicyInput
   return { config, ...(runtime ? { runtime } : {}), ...(annotations ? { annotations: annotations as Record<string, string> } : {}) };
 }
 
-/** The annotations a record keeps: only tcqos's own (tcqos.io/policy*). */
+/** The annotations a record keeps: the ones that set shaping (tcqos.io/policy*, kubernetes.io/*-bandwidth). */
 export function keptAnnotations(inputs: PolicyInputs): Record<string, string> | undefined {
-  return inputs.annotations && policyAnnotations(inputs.annotations);
+  return inputs.annotations && shapingAnnotations(inputs.annotations);
 }
 
 /** The policy the invocation asks for; an invalid configuration or annotation is CNI error 7. */

@@ -6,10 +6,25 @@
  * the rate and at least 64 KiB), so both paths end with the same bucket.
  */
 import { ConfigError } from './errors.ts';
+import { policyAnnotations } from './policy-annotations.ts';
 import { parseRate } from './units.ts';
 
 export const INGRESS_BANDWIDTH_ANNOTATION = 'kubernetes.io/ingress-bandwidth';
 export const EGRESS_BANDWIDTH_ANNOTATION = 'kubernetes.io/egress-bandwidth';
+
+/** tcqos.io/policy, tcqos.io/policy.<network> and the kubernetes.io/*-bandwidth pair, keys in order (so equal sets fingerprint equally). */
+export function shapingAnnotations(all: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const found: Record<string, string> = policyAnnotations(all ?? {});
+  for (const key of [INGRESS_BANDWIDTH_ANNOTATION, EGRESS_BANDWIDTH_ANNOTATION]) {
+    if (all && Object.hasOwn(all, key)) found[key] = all[key]!;
+  }
+  return Object.fromEntries(Object.keys(found).sort().map((key) => [key, found[key]!]));
+}
+
+/** Whether the pod sets either kubernetes.io/*-bandwidth annotation (then the runtime's values come from them). */
+export function hasBandwidthAnnotations(annotations: Readonly<Record<string, string>> | undefined): boolean {
+  return annotations !== undefined && (Object.hasOwn(annotations, INGRESS_BANDWIDTH_ANNOTATION) || Object.hasOwn(annotations, EGRESS_BANDWIDTH_ANNOTATION));
+}
 
 /** What containerd sends as every burst (Go's math.MaxUint32 bits). */
 const CONTAINERD_BURST_BITS = 2 ** 32 - 1;

@@ -46,11 +46,16 @@ export function filterDeleteLine(dev: string, pref: number): string {
   return `filter del dev ${safeWord(dev)} parent ${QDISC_HANDLE} pref ${pref}`;
 }
 
-export function leafLine(verb: 'add' | 'change', dev: string, leaf: LeafQueueSpec): string {
+export function leafLine(dev: string, leaf: LeafQueueSpec): string {
   return (
-    `qdisc ${verb} dev ${safeWord(dev)} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
+    `qdisc add dev ${safeWord(dev)} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
     ` rate ${leaf.rateBytes * 8}bit burst ${leaf.burstBytes} limit ${leaf.limitBytes}`
   );
+}
+
+/** Removes the queue under a class (HTB puts its default queue back until a new one is added). */
+export function leafDeleteLine(dev: string, classMinor: number): string {
+  return `qdisc del dev ${safeWord(dev)} parent ${classId(classMinor)}`;
 }
 
 export function treeLines(tree: ShapingTree): string[] {
@@ -58,7 +63,7 @@ export function treeLines(tree: ShapingTree): string[] {
   return [
     `qdisc add dev ${dev} root handle ${QDISC_HANDLE} htb default ${tree.defaultMinor.toString(16)}`,
     ...tree.classes.map((spec) => classLine('add', dev, spec)),
-    ...tree.leaves.map((leaf) => leafLine('add', dev, leaf)),
+    ...tree.leaves.map((leaf) => leafLine(dev, leaf)),
     ...tree.filters.map((filter) => filterLine(dev, filter)),
   ];
 }
