@@ -6,8 +6,9 @@ import { isatty } from 'node:tty';
 import { startupSnapshot } from 'node:v8';
 import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
 import { logsWritten } from '../src/log.ts';
-import { main, warmUp } from '../src/main.ts';
+import { main } from '../src/main.ts';
 import { warmUpToolRunner } from '../src/netns/session.ts';
+import { warmUpCniPaths } from '../src/warm-up.ts';
 
 /** Reads stdin up to one byte past the limit, so an oversized config is refused, not buffered whole. */
 async function readStdin(): Promise<Buffer> {
@@ -72,8 +73,8 @@ function run(): void {
 }
 
 if (startupSnapshot.isBuildingSnapshot()) {
-  warmUp();
-  warmUpToolRunner();
+  // Settles before the snapshot is taken (Node takes it once the event loop is empty).
+  void warmUpCniPaths().then(warmUpToolRunner);
   startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();

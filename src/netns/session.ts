@@ -8,7 +8,8 @@
  * ~5 ms faster, measured). execa is imported statically and exercised while the startup snapshot
  * is built (`warmUpToolRunner`), so its code is compiled before a runtime starts the plugin.
  */
-import { closeSync, fstatSync, openSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, execaSync, type Options, type Result, type SyncOptions, type SyncResult } from 'execa';
 import { NO_FAULTS, type Faults } from './faults.ts';
 import { CHILD_ENV, toolPath, type Tool } from './tools.ts';
@@ -27,6 +28,12 @@ export class ToolError extends Error {
     super(`${run.command} failed (exit ${run.exitCode}): ${run.stderr.trim().split('\n').slice(0, 3).join('; ')}`);
     this.run = run;
   }
+}
+
+/** A tool started in the background: its pid (to look into its namespace) and its outcome. */
+export interface StartedRun {
+  readonly pid: number | undefined;
+  readonly done: Promise<ToolRun>;
 }
 
 export type UnusableReason = 'missing' | 'not-a-netns' | 'own';
@@ -109,10 +116,38 @@ export class NetnsSession {
 
   /**
    * Starts the tool and returns at once, for a step whose kernel work (deleting a link waits for RCU
-   * grace periods) can overlap the synchronous runs that follow.
+   * grace periods) can overlap the synchronous runs that follow. Not killed when tcqos exits
+   * (`cleanup: false`): work the kernel has accepted finishes on its own.
    */
-  async start(tool: Tool, args: readonly string[]): Promise<ToolRun> {
-    return this.toToolRun(tool, args, await execa(...this.command(tool, args), { ...this.options(), input: '' }));
+  start(tool: Tool, args: readonly string[]): StartedRun {
+    const subprocess = execa(...this.command(tool, args), { ...this.options(), input: '', cleanup: false });
+    return { pid: subprocess.pid, done: subprocess.then((result) => this.toToolRun(tool, args, result)) };
+  }
+
+  /**
+   * Resolves to true once `device` has left the namespace as `started` sees it from inside (the
+   * kernel shows a process its own namespace's devices in /proc/PID/net/dev: no process to start),
+   * or to false once `started` has ended first. Polls every millisecond.
+   */
+  async whenDeviceGone(started: StartedRun, device: string): Promise<boolean> {
+    let ended = false;
+    void started.done.then(
+      () => (ended = true),
+      () => (ended = true),
+    );
+    const ours = fstatSync(this.fd);
+    const listed = new RegExp(`^\\s*${device.replace(/\W/g, '\\$&')}:`, 'm');
+    while (!ended && started.pid !== undefined) {
+      try {
+        const seen = statSync(`/proc/${started.pid}/ns/net`);
+        // Until nsenter has entered, the child sees tcqos's own namespace.
+        if (seen.ino === ours.ino && seen.dev === ours.dev && !listed.test(readFileSync(`/proc/${started.pid}/net/dev`, 'latin1'))) return true;
+      } catch {
+        // the child is gone: its outcome tells
+      }
+      await sleep(1);
+    }
+    return false;
   }
 
   close(): void {
@@ -158,9 +193,18 @@ export async function withNetns<T>(path: string, faults: Faults, work: (session:
 }
 
 /**
- * Runs the embedding Node once (`--version`) through the same execa path, while the startup
- * snapshot is built: execa's code is then compiled in the snapshot, not on a runtime's clock.
+ * Runs the embedding Node (`--version`) through both execa paths while the startup snapshot is
+ * built, with an fd in the fourth slot as a session passes the namespace: execa's code, synchronous
+ * (ADD's runs) and asynchronous (DEL's ifb deletion), is then compiled in the snapshot, not on a
+ * runtime's clock.
  */
-export function warmUpToolRunner(): void {
-  execaSync(process.execPath, ['--version'], { ...RUN_OPTIONS, input: '' });
+export async function warmUpToolRunner(): Promise<void> {
+  const fd = openSync('/dev/null', 'r');
+  try {
+    const stdio = ['pipe', 'pipe', 'pipe', fd] as unknown as ['pipe', 'pipe', 'pipe'];
+    execaSync(process.execPath, ['--version'], { ...RUN_OPTIONS, stdio, input: '' });
+    await execa(process.execPath, ['--version'], { ...RUN_OPTIONS, stdio, input: '', cleanup: false });
+  } finally {
+    closeSync(fd);
+  }
 }
