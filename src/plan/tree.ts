@@ -11,7 +11,7 @@ import type { Direction, DirectionPolicy, Policy } from '../config/policy.ts';
 import { CATCH_ALL_PREF, ifbName, ROOT_CLASS_MINOR } from '../tc/handles.ts';
 import type { U32Key } from '../tc/types.ts';
 import { assignAttachmentClassIds, type AttachmentClassIds, type ClassIdMap } from './class-ids.ts';
-import { defaultBurstBytes, LEAF_RATE_OVER_CEIL, leafQueueBytes, quantumBytes, toBytesPerSecond } from './sizing.ts';
+import { defaultBurstBytes, leafQueueBytes, quantumBytes, toBytesPerSecond } from './sizing.ts';
 import { addressKeys, MATCH_ALL, portKey, protocolKey, type PeerSide } from './u32.ts';
 
 /** Filter preferences: rule r uses FIRST_RULE_PREF + 2r for IPv4 and +1 for IPv6. */
@@ -119,7 +119,7 @@ function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mt
     // larger than the queue limit would be dropped.
     .map((c) => ({
       classMinor: c.minor,
-      rateBytes: c.ceilBytes * LEAF_RATE_OVER_CEIL,
+      rateBytes: c.ceilBytes,
       burstBytes: defaultBurstBytes(c.ceilBytes, mtu),
       limitBytes: leafQueueBytes(c.ceilBytes, mtu),
     }));

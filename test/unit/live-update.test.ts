@@ -60,7 +60,7 @@ describe('update lines', () => {
     // the total and db change; the implicit default keeps its 10 Mbit/s (40-30 before, 20-10 after)
     expect(lines.filter((line) => line.startsWith('class change dev eth0')).map((line) => /classid (\S+)/.exec(line)?.[1])).toEqual(['7c05:1', '7c05:10']);
     expect(lines).toContain('qdisc del dev eth0 parent 7c05:10');
-    expect(lines.some((line) => line.startsWith('qdisc add dev eth0 parent 7c05:10 handle 7c10: tbf rate 20000000bit'))).toBe(true);
+    expect(lines.some((line) => line.startsWith('qdisc add dev eth0 parent 7c05:10 handle 7c10: tbf rate 10000000bit'))).toBe(true);
     expect(lines.some((line) => / root /.test(line))).toBe(false);
     expect(lines.some((line) => line.startsWith('filter'))).toBe(false);
   });

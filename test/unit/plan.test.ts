@@ -85,12 +85,12 @@ describe('planning the seed policy', () => {
     expect(lines.every((line) => !line.includes('\n'))).toBe(true);
   });
 
-  it('every shaped leaf class gets a tbf queue holding 10 ms at its ceil (at least 12 frames), running at twice the ceil', () => {
+  it('every shaped leaf class gets a tbf queue at its ceil holding 10 ms (at least 8 frames)', () => {
     expect(plan.egress?.leaves).toEqual([
-      { classMinor: 0x10, rateBytes: 2_500_000, burstBytes: 2764, limitBytes: 12 * 1514 },
-      { classMinor: 0x11, rateBytes: 12_500_000, burstBytes: 7764, limitBytes: 62_500 },
+      { classMinor: 0x10, rateBytes: 1_250_000, burstBytes: 2764, limitBytes: 12_500 },
+      { classMinor: 0x11, rateBytes: 6_250_000, burstBytes: 7764, limitBytes: 62_500 },
     ]);
-    expect(setupLines(plan)).toContain('qdisc add dev eth0 parent 7c05:10 handle 7c10: tbf rate 20000000bit burst 2764 limit 18168');
+    expect(setupLines(plan)).toContain('qdisc add dev eth0 parent 7c05:10 handle 7c10: tbf rate 10000000bit burst 2764 limit 12500');
   });
 
   it('teardown removes only what is tcqos', () => {
@@ -227,7 +227,7 @@ describe('drift', () => {
 
   it('names a leaf queue left at an old rate', () => {
     const egress = { ...matching.egress, leaves: matching.egress.leaves.map((leaf, i) => (i === 1 ? { ...leaf, rate: 20e6 } : leaf)) };
-    expect(findDrift(plan, { ...matching, egress })).toEqual(['egress: queue under 7c05:11 runs at 20mbit holding 62500 bytes, expected 100mbit holding 62500']);
+    expect(findDrift(plan, { ...matching, egress })).toEqual(['egress: queue under 7c05:11 runs at 20mbit holding 62500 bytes, expected 50mbit holding 62500']);
   });
 
   it('names a foreign root qdisc', () => {
