@@ -10,22 +10,16 @@ import type { NetnsSession } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentPlan } from '../plan/tree.ts';
 import { lockPath, removeStaleLock, withLock } from '../state/lock.ts';
-import type { AttachmentRecord, AttachmentRef, PodIdentity } from '../state/record.ts';
+import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord } from './admission.ts';
 import { removeShaping } from './remove.ts';
 import { shapeAttachment } from './shape.ts';
 
-export interface NewAttachment extends AttachmentRef {
-  readonly netns: string;
-  readonly network: string;
-  readonly pod?: PodIdentity;
-  /** The inputs as they will be kept: the admin's entry, the runtime's values, the pod's annotations. */
-  readonly config: Record<string, unknown>;
-  readonly runtime?: Record<string, unknown>;
-  readonly annotations?: Readonly<Record<string, string>>;
+/** Who the attachment is and its inputs as they will be kept, with the policy derived from them. */
+export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations'> & {
   readonly derived: DerivedPolicy;
-}
+};
 
 export function newRecord(attachment: NewAttachment, now = new Date().toISOString()): AttachmentRecord {
   const { derived } = attachment;

@@ -36,7 +36,7 @@ export interface AttachmentRecord {
   readonly config: Record<string, unknown>;
   /** runtimeConfig.bandwidth as the runtime sent it (or as the agent rebuilt it from annotations). */
   readonly runtime?: Record<string, unknown>;
-  /** The pod's tcqos.io/policy* annotations. */
+  /** The pod's shaping annotations (tcqos.io/policy*, kubernetes.io/*-bandwidth). */
   readonly annotations?: Readonly<Record<string, string>>;
   /** The policy in force. */
   readonly policy: PolicyJson;
