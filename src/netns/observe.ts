@@ -66,6 +66,7 @@ function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
       defaultClass: typeof defaultMinor === 'string' ? defaultMinor.replace(/^0x/, '') : undefined,
       limit: queueLimit(options),
       rate: typeof options['rate'] === 'number' ? options['rate'] * 8 : undefined,
+      burst: typeof options['burst'] === 'number' ? options['burst'] : undefined,
       counters: {
         bytes: Number(qdisc['bytes'] ?? 0),
         packets: Number(qdisc['packets'] ?? 0),

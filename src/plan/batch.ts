@@ -46,9 +46,10 @@ export function filterDeleteLine(dev: string, pref: number): string {
   return `filter del dev ${safeWord(dev)} parent ${QDISC_HANDLE} pref ${pref}`;
 }
 
-export function leafLine(dev: string, leaf: LeafQueueSpec): string {
+/** `add` installs a leaf queue; `change` retunes a live one (its queued packets stay). */
+export function leafLine(dev: string, leaf: LeafQueueSpec, verb: 'add' | 'change' = 'add'): string {
   return (
-    `qdisc add dev ${safeWord(dev)} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
+    `qdisc ${verb} dev ${safeWord(dev)} parent ${classId(leaf.classMinor)} handle ${leafHandle(leaf.classMinor)} tbf` +
     ` rate ${leaf.rateBytes * 8}bit burst ${leaf.burstBytes} limit ${leaf.limitBytes}`
   );
 }

@@ -37,6 +37,8 @@ export interface QdiscInfo {
   readonly limit: number | undefined;
   /** A tbf's rate, bits per second. */
   readonly rate: number | undefined;
+  /** A tbf's bucket, bytes. */
+  readonly burst: number | undefined;
   readonly counters: TcCounters;
 }
 

@@ -20,10 +20,10 @@ const NO_COUNTERS = { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogByte
 /** What the kernel would show after installing `tree` exactly. */
 function installed(tree: ShapingTree): ObservedTree {
   return {
-    qdisc: { dev: tree.dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass: tree.defaultMinor.toString(16), limit: undefined, rate: undefined, counters: NO_COUNTERS },
+    qdisc: { dev: tree.dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass: tree.defaultMinor.toString(16), limit: undefined, rate: undefined, burst: undefined, counters: NO_COUNTERS },
     leaves: tree.leaves.map((leaf) => ({
       dev: tree.dev, kind: 'tbf', handle: leafHandle(leaf.classMinor), root: false, ingress: false, parent: classId(leaf.classMinor),
-      defaultClass: undefined, limit: leaf.limitBytes, rate: leaf.rateBytes * 8, counters: NO_COUNTERS,
+      defaultClass: undefined, limit: leaf.limitBytes, rate: leaf.rateBytes * 8, burst: leaf.burstBytes, counters: NO_COUNTERS,
     })),
     classes: tree.classes.map((c) => ({
       id: classId(c.minor), parent: c.parentMinor === undefined ? undefined : classId(c.parentMinor), prio: c.prio, quantum: c.quantumBytes,
@@ -59,6 +59,8 @@ describe('update lines', () => {
     const lines = updateLines(after, diffAttachment(after, observedEgress(before.egress!)));
     // the total and db change; the implicit default keeps its 10 Mbit/s (40-30 before, 20-10 after)
     expect(lines.filter((line) => line.startsWith('class change dev eth0')).map((line) => /classid (\S+)/.exec(line)?.[1])).toEqual(['7c05:1', '7c05:10']);
+    // db's bucket shrinks with its rate: its queue is replaced, not changed (a queued GSO packet
+    // larger than the new bucket would never leave)
     expect(lines).toContain('qdisc del dev eth0 parent 7c05:10');
     expect(lines.some((line) => line.startsWith('qdisc add dev eth0 parent 7c05:10 handle 7c10: tbf rate 10000000bit'))).toBe(true);
     expect(lines.some((line) => / root /.test(line))).toBe(false);
@@ -84,6 +86,14 @@ describe('update lines', () => {
     // classes go last, once no filter points at them
     expect(at('class del dev eth0 classid 7c05:11')).toBe(lines.length - 2);
     expect(at('class del dev eth0 classid 7c05:12')).toBe(lines.length - 1);
+  });
+
+  it('change a leaf queue in place when its bucket grows: raising a rate drops nothing', async () => {
+    const before = await egressPlan({ rate: '20mbit', classes: [{ name: 'db', rate: '10mbit', peers: ['198.18.0.3/32'] }] });
+    const after = await egressPlan({ rate: '40mbit', classes: [{ name: 'db', rate: '30mbit', peers: ['198.18.0.3/32'] }] }, before.classIds.egress as Record<string, number>);
+    const lines = updateLines(after, diffAttachment(after, observedEgress(before.egress!)));
+    expect(lines.some((line) => line.startsWith('qdisc change dev eth0 parent 7c05:10 handle 7c10: tbf rate 30000000bit'))).toBe(true);
+    expect(lines.some((line) => line.startsWith('qdisc del'))).toBe(false);
   });
 
   it('are empty when the kernel already holds the plan', async () => {

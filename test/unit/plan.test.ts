@@ -170,12 +170,12 @@ const NO_COUNTERS = { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogByte
 
 describe('drift', () => {
   const link = (name: string) => ({ name, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' });
-  const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass, limit: undefined, rate: undefined, counters: NO_COUNTERS });
+  const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass, limit: undefined, rate: undefined, burst: undefined, counters: NO_COUNTERS });
   const asObserved = (tree: NonNullable<typeof plan.egress>) => ({
     qdisc: ours(tree.dev, tree.defaultMinor.toString(16)),
     leaves: tree.leaves.map((leaf) => ({
       dev: tree.dev, kind: 'tbf', handle: leafHandle(leaf.classMinor), root: false, ingress: false,
-      parent: classId(leaf.classMinor), defaultClass: undefined, limit: leaf.limitBytes, rate: leaf.rateBytes * 8, counters: NO_COUNTERS,
+      parent: classId(leaf.classMinor), defaultClass: undefined, limit: leaf.limitBytes, rate: leaf.rateBytes * 8, burst: leaf.burstBytes, counters: NO_COUNTERS,
     })),
     classes: tree.classes.map((c) => ({
       id: classId(c.minor),
@@ -194,7 +194,7 @@ describe('drift', () => {
     iface: link('eth0'),
     ifb: { ...link(plan.ifb), kind: 'ifb' },
     egress: asObserved(plan.egress!),
-    ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, parent: undefined, defaultClass: undefined, limit: undefined, rate: undefined, counters: NO_COUNTERS },
+    ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, parent: undefined, defaultClass: undefined, limit: undefined, rate: undefined, burst: undefined, counters: NO_COUNTERS },
     redirects: [{ pref: 0x7c05, protocol: 'all', kind: 'u32', flowid: undefined, keys: [{ value: 0, mask: 0, offset: 0 }], redirectTo: plan.ifb }],
     ingress: asObserved(plan.ingress!),
   };
