@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
+/** Every project's plugin runs keep their registries under one directory removed at the end. */
+const STATE_ROOT = 'test/helpers/state-root.ts';
+
 // Kernel suites share one machine's network stack: they run one file at a time, and every file
 // still uses its own namespace, link and address names.
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], globalSetup: [STATE_ROOT] } },
       {
         test: {
           name: 'integration',
@@ -13,6 +16,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 60_000,
+          globalSetup: [STATE_ROOT],
         },
       },
       {
@@ -22,7 +26,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          globalSetup: ['test/e2e/global-setup.ts'],
+          globalSetup: [STATE_ROOT, 'test/e2e/global-setup.ts'],
         },
       },
     ],

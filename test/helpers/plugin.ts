@@ -7,14 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type Ran } from './run.ts';
+import { STATE_ROOT_VARIABLE } from './state-root.ts';
 
 export const TCQOS_BINARY = fileURLToPath(new URL('../../dist/tcqos', import.meta.url));
 
 /**
  * The registry and locks of every plugin run from this test process (TCQOS_STATE_DIR): test files
- * running side by side never see each other's records. Removed when the process exits.
+ * running side by side never see each other's records. Inside the test run's state root
+ * (test/helpers/state-root.ts, removed when the run ends); removed on exit too, for the bench and
+ * soak, which run outside vitest.
  */
-export const TEST_STATE_DIR = mkdtempSync(join(tmpdir(), 'tcqos-state-'));
+export const TEST_STATE_DIR = mkdtempSync(join(process.env[STATE_ROOT_VARIABLE] ?? tmpdir(), 'tcqos-state-'));
 process.once('exit', () => rmSync(TEST_STATE_DIR, { recursive: true, force: true }));
 
 export interface Invocation {
