@@ -18,13 +18,13 @@ flock 9
 # and syntax are minified (the source text lives in the snapshot: a smaller heap to deserialise at
 # every start); names are kept, so logged errors still say where they came from.
 # The operator side (CLI, agent, Kubernetes client, prom-client) is a bundle of its own, carried as
-# an asset and compiled only when a subcommand runs (src/operator/load.ts): the snapshot every ADD
+# an asset and compiled only when a subcommand runs (src/cli/load.ts): the snapshot every ADD
 # deserialises holds only the CNI path.
 esbuild_common=(--bundle --platform=node --format=cjs --target=node24 --log-level=warning --legal-comments=none --minify-whitespace --minify-syntax)
-node_modules/.bin/esbuild bin/tcqos.ts "${esbuild_common[@]}" --external:./entry.ts --outfile=build/tcqos.cjs
+node_modules/.bin/esbuild bin/tcqos.ts "${esbuild_common[@]}" --external:./bundle.ts --outfile=build/tcqos.cjs
 # punycode: the Kubernetes client's URL dependencies ask for Node's deprecated built-in; the npm
 # package of the same name is the drop-in its deprecation warning points to.
-node_modules/.bin/esbuild src/operator/entry.ts "${esbuild_common[@]}" --alias:punycode=punycode/ --outfile=build/operator.cjs
+node_modules/.bin/esbuild src/cli/bundle.ts "${esbuild_common[@]}" --alias:punycode=punycode/ --outfile=build/operator.cjs
 if grep -q '@kubernetes/client-node\|prom-client' build/tcqos.cjs; then
   echo "build: the CNI bundle must not contain the operator's dependencies" >&2
   exit 1

@@ -3,7 +3,7 @@
  * loaded when it runs, so `tcqos agent --help` and a mistyped flag stay as quick as any command.
  */
 import { createLogger } from '../log.ts';
-import type { OperatorCommand } from '../operator/cli.ts';
+import type { Subcommand } from '../cli/runner.ts';
 import { DEFAULT_LISTEN, resolveSettings } from './settings.ts';
 import { logProcessWarnings } from './warnings.ts';
 
@@ -35,7 +35,7 @@ Logs are JSON lines on stderr. SIGTERM or SIGINT stops it (exit 0).
 Needs RBAC: pods get/list/watch (all namespaces), events create.
 `;
 
-export const agentCommand: OperatorCommand = {
+export const agentCommand: Subcommand = {
   name: 'agent',
   summary: 'the Kubernetes node agent: apply annotation edits live, serve /metrics',
   usage: USAGE,

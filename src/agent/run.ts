@@ -6,14 +6,15 @@ import { applyPodInputs } from '../attachment/update.ts';
 import { collectStats } from '../attachment/stats.ts';
 import { runtimeFromAnnotations } from '../config/kubernetes-bandwidth.ts';
 import type { Logger } from '../log.ts';
-import { OperatorError, type OperatorIo } from '../operator/cli.ts';
+import type { CliIo } from '../cli/runner.ts';
+import { OperatorError } from '../cli/errors.ts';
 import { Registry } from '../state/registry.ts';
 import { startAgent, type RunningAgent } from './agent.ts';
 import type { AgentDeps } from './deps.ts';
 import { loadKubeConfig, podApi } from './kube.ts';
 import type { AgentSettings } from './settings.ts';
 
-export async function runAgent(settings: AgentSettings, log: Logger, io: OperatorIo): Promise<number> {
+export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo): Promise<number> {
   let kubeConfig;
   try {
     kubeConfig = loadKubeConfig(settings.kubeconfig, io.env);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BackoffSettings } from './backoff.ts';
-import { UsageError } from '../operator/cli.ts';
+import { UsageError } from '../cli/errors.ts';
 import { stateDirFrom } from '../state/registry.ts';
 
 export interface ListenAddress {

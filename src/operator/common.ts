@@ -1,7 +1,7 @@
 /** What the operator subcommands share: the state dir flag, the registry, and a logger to stderr. */
 import { createLogger, type Logger } from '../log.ts';
 import { Registry, stateDirFrom } from '../state/registry.ts';
-import type { OperatorIo, OptionValues } from './cli.ts';
+import type { CliIo, OptionValues } from '../cli/runner.ts';
 
 export const STATE_DIR_OPTION = {
   'state-dir': { type: 'string' },
@@ -9,7 +9,7 @@ export const STATE_DIR_OPTION = {
 
 export const STATE_DIR_HELP = `  --state-dir DIR   the registry's directory (default: $TCQOS_STATE_DIR, else /run/tcqos)`;
 
-export function registryFrom(values: OptionValues, io: OperatorIo): Registry {
+export function registryFrom(values: OptionValues, io: CliIo): Registry {
   const flag = values['state-dir'];
   return new Registry(typeof flag === 'string' ? flag : stateDirFrom(io.env));
 }

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { OperatorError } from './cli.ts';
+import { OperatorError } from '../cli/errors.ts';
 import { NotExecutableError, readElf } from './install-elf.ts';
 import { renameSynced, sha256, temporaryPath, writeSynced } from './install-files.ts';
 

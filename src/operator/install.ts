@@ -5,7 +5,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isSea } from 'node:sea';
-import { OperatorError, UsageError, type OperatorCommand, type OptionValues } from './cli.ts';
+import { type Subcommand, type OptionValues } from '../cli/runner.ts';
+import { OperatorError, UsageError } from '../cli/errors.ts';
 import { installBinary, PLUGIN_FILE, removeBinary } from './install-binary.ts';
 import { applyInstallStep, BACKUP_SUFFIX, planInstall, uninstallConflists } from './install-conflists.ts';
 import { removeLeftovers } from './install-files.ts';
@@ -53,7 +54,7 @@ const DIRECTORY_OPTIONS = {
   'conf-dir': { type: 'string' },
 } as const;
 
-export const installCommand: OperatorCommand = {
+export const installCommand: Subcommand = {
   name: 'install',
   summary: 'copy the binary into a CNI bin dir and chain tcqos into conflists',
   usage: INSTALL_USAGE,
@@ -92,7 +93,7 @@ export const installCommand: OperatorCommand = {
   },
 };
 
-export const uninstallCommand: OperatorCommand = {
+export const uninstallCommand: Subcommand = {
   name: 'uninstall',
   summary: 'undo what install changed',
   usage: UNINSTALL_USAGE,

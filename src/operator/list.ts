@@ -2,7 +2,7 @@
 import { uplinkUsage, type UplinkUsage } from '../attachment/admission.ts';
 import type { DirectionPolicyJson } from '../config/policy.ts';
 import type { AttachmentRecord } from '../state/record.ts';
-import type { OperatorCommand } from './cli.ts';
+import type { Subcommand } from '../cli/runner.ts';
 import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION } from './common.ts';
 import { humanRate, table } from './format.ts';
 
@@ -30,7 +30,7 @@ function uplinkLine(usage: UplinkUsage): string[] {
   return [usage.name, humanRate(usage.capacity), share(usage.egress), share(usage.ingress), String(usage.attachments)];
 }
 
-export const listCommand: OperatorCommand = {
+export const listCommand: Subcommand = {
   name: 'list',
   summary: "the node's attachments: pods, directions, rates, uplinks",
   usage: USAGE,

@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectStats, type AttachmentStats, type StatsFilter } from '../attachment/stats.ts';
-import { UsageError, type OperatorCommand } from './cli.ts';
+import { type Subcommand } from '../cli/runner.ts';
+import { UsageError } from '../cli/errors.ts';
 import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
 import { humanBytes, humanRate, table } from './format.ts';
 
@@ -88,7 +89,7 @@ function asJson(stats: readonly AttachmentStats[], rates: Map<string, number> | 
   return `${JSON.stringify(withRates, null, 2)}\n`;
 }
 
-export const statsCommand: OperatorCommand = {
+export const statsCommand: Subcommand = {
   name: 'stats',
   summary: 'per-class counters: a table, JSON or Prometheus text',
   usage: USAGE,

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { applyOperatorConfig } from '../attachment/update.ts';
 import { ConfigError } from '../config/errors.ts';
 import { LATEST_VERSION } from '../cni/version.ts';
-import { OperatorError, UsageError, type OperatorCommand, type OperatorIo } from './cli.ts';
+import { type Subcommand, type CliIo } from '../cli/runner.ts';
+import { OperatorError, UsageError } from '../cli/errors.ts';
 import { operatorLogger, registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
 
 const USAGE = `Usage: tcqos update --container ID --ifname IF --config FILE|- [--json] [--state-dir DIR]
@@ -44,7 +45,7 @@ export function tcqosEntry(document: unknown): Record<string, unknown> {
   return { cniVersion: LATEST_VERSION, type: 'tcqos', ...document };
 }
 
-async function readConfig(source: string, io: OperatorIo): Promise<unknown> {
+async function readConfig(source: string, io: CliIo): Promise<unknown> {
   let text: string;
   try {
     text = source === '-' ? (await io.readStdin()).toString('utf8') : readFileSync(source, 'utf8');
@@ -58,7 +59,7 @@ async function readConfig(source: string, io: OperatorIo): Promise<unknown> {
   }
 }
 
-export const updateCommand: OperatorCommand = {
+export const updateCommand: Subcommand = {
   name: 'update',
   summary: "change a running attachment's shaping in place",
   usage: USAGE,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseListen, resolveSettings } from '../../src/agent/settings.ts';
-import { UsageError } from '../../src/operator/cli.ts';
+import { UsageError } from '../../src/cli/errors.ts';
 import { callMain } from '../helpers/main.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcqos-agent-command-'));

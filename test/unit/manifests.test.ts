@@ -14,7 +14,7 @@ import { ClusterRole, ClusterRoleBinding, type IClusterRoleBinding } from 'kuber
 import { ConfigMap, Namespace, ServiceAccount, type IConfigMap } from 'kubernetes-models/v1';
 import type { IContainer, IVolume } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
-import { OPERATOR_COMMANDS } from '../../src/operator/commands.ts';
+import { SUBCOMMANDS } from '../../src/cli/subcommands.ts';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
 /** Where the image puts the binary (scripts/build-image.sh, deploy/Containerfile). */
@@ -141,7 +141,7 @@ describe('deploy/ manifests', () => {
     ]);
     for (const container of containers()) {
       const [, name, ...args] = container.command ?? [];
-      const entry = OPERATOR_COMMANDS.find((candidate) => candidate.name === name);
+      const entry = SUBCOMMANDS.find((candidate) => candidate.name === name);
       expect(entry, `${container.name}: tcqos has no subcommand ${JSON.stringify(name)}`).toBeDefined();
       const command = await entry!.load();
       // $(VAR) is expanded by the kubelet only when the container defines VAR; otherwise it stays literal

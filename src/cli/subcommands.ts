@@ -1,31 +1,31 @@
 /**
- * The operator subcommands, loaded on demand (src/operator/load.ts): a runtime's ADD never pays
- * for the CLI, the Kubernetes client or prom-client.
+ * The subcommands, loaded on demand (src/cli/load.ts): a runtime's ADD never pays for the CLI, the
+ * Kubernetes client or prom-client.
  */
-import type { OperatorCommand, OperatorIo } from './cli.ts';
-import { loadOperatorModule, type OperatorModule } from './load.ts';
+import type { CliIo, Subcommand } from './runner.ts';
+import { loadSubcommandBundle, type SubcommandBundle } from './load.ts';
 
-export interface OperatorEntry {
+export interface SubcommandEntry {
   readonly name: string;
   readonly summary: string;
-  load(): Promise<OperatorCommand>;
+  load(): Promise<Subcommand>;
   /** Parses `argv`, runs the subcommand, waits for its log lines; resolves to the exit code. */
-  run(argv: readonly string[], io: OperatorIo): Promise<number>;
+  run(argv: readonly string[], io: CliIo): Promise<number>;
 }
 
-const entry = (name: string, summary: string, pick: (module: OperatorModule) => OperatorCommand): OperatorEntry => ({
+const entry = (name: string, summary: string, pick: (bundle: SubcommandBundle) => Subcommand): SubcommandEntry => ({
   name,
   summary,
-  load: async () => pick(await loadOperatorModule()),
+  load: async () => pick(await loadSubcommandBundle()),
   run: async (argv, io) => {
-    const module = await loadOperatorModule();
-    const exitCode = await module.runOperatorCommand(pick(module), argv, io);
-    await module.logsWritten();
+    const bundle = await loadSubcommandBundle();
+    const exitCode = await bundle.runSubcommand(pick(bundle), argv, io);
+    await bundle.logsWritten();
     return exitCode;
   },
 });
 
-export const OPERATOR_COMMANDS: readonly OperatorEntry[] = [
+export const SUBCOMMANDS: readonly SubcommandEntry[] = [
   entry('list', "the node's attachments: pods, directions, rates, uplinks", (m) => m.listCommand),
   entry('update', "change a running attachment's shaping in place", (m) => m.updateCommand),
   entry('stats', 'per-class counters: a table, JSON or Prometheus text', (m) => m.statsCommand),
