@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { lockPath } from '../src/state/lock.ts';
-import { TCQOS_BINARY, TEST_STATE_DIR, prevResultFor } from '../test/helpers/plugin.ts';
+import { pluginCommand, TEST_STATE_DIR, prevResultFor } from '../test/helpers/plugin.ts';
 import { run } from '../test/helpers/run.ts';
 import { Testbed, type Pod } from '../test/helpers/testbed.ts';
 
@@ -57,7 +57,7 @@ export function runPlugin(runner: string, call: PluginCall, killAfterMs?: number
   };
   const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', runner, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), TCQOS_BINARY], {
+    const child = spawn('ip', ['netns', 'exec', runner, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...pluginCommand(env)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -7,7 +7,7 @@ import { startupSnapshot } from 'node:v8';
 import { MAX_STDIN_BYTES } from '../src/cni/stdin.ts';
 import { logsWritten } from '../src/log.ts';
 import { main } from '../src/main.ts';
-import { warmUpToolRunner } from '../src/netns/session.ts';
+import { warmUpToolRunner } from '../src/netns/runner.ts';
 import { warmUpCniPaths } from '../src/warm-up.ts';
 
 /** Reads stdin up to one byte past the limit, so an oversized config is refused, not buffered whole. */

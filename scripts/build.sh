@@ -25,6 +25,13 @@ node_modules/.bin/esbuild bin/tcqos.ts "${esbuild_common[@]}" --external:./bundl
 # punycode: the Kubernetes client's URL dependencies ask for Node's deprecated built-in; the npm
 # package of the same name is the drop-in its deprecation warning points to.
 node_modules/.bin/esbuild src/cli/bundle.ts "${esbuild_common[@]}" --alias:punycode=punycode/ --outfile=build/operator.cjs
+# The test build: the same CNI path with fault injection (TCQOS_FAULT) for the robustness tests and
+# the soak, run by the embedded Node. The shipped binary never contains it.
+node_modules/.bin/esbuild test/helpers/faults-entry.ts "${esbuild_common[@]}" --external:./bundle.ts --outfile=build/tcqos-faults.cjs
+if grep -q 'TCQOS_FAULT' build/tcqos.cjs build/operator.cjs; then
+  echo "build: the shipped bundles must not read TCQOS_FAULT (test hooks live in build/tcqos-faults.cjs)" >&2
+  exit 1
+fi
 if grep -q '@kubernetes/client-node\|prom-client' build/tcqos.cjs; then
   echo "build: the CNI bundle must not contain the operator's dependencies" >&2
   exit 1

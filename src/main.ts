@@ -5,6 +5,7 @@
 import { runCni, type ProcessIo } from './cni/skel.ts';
 import { SUPPORTED_VERSIONS } from './cni/version.ts';
 import { tcqosCommands } from './commands/index.ts';
+import type { SessionOptions } from './netns/session.ts';
 import type { CliIo } from './cli/runner.ts';
 import { SUBCOMMANDS } from './cli/subcommands.ts';
 
@@ -17,9 +18,9 @@ ${SUBCOMMANDS.map((entry) => `  ${entry.name.padEnd(10)} ${entry.summary}`).join
   ${'version'.padEnd(10)} print the version
 `;
 
-export async function main(io: ProcessIo & CliIo & { argv: readonly string[] }): Promise<number> {
+export async function main(io: ProcessIo & CliIo & { argv: readonly string[] }, tools: SessionOptions = {}): Promise<number> {
   const [subcommand, ...rest] = io.argv;
-  if (subcommand === undefined || io.env['CNI_COMMAND'] !== undefined) return runCni(io, tcqosCommands);
+  if (subcommand === undefined || io.env['CNI_COMMAND'] !== undefined) return runCni(io, tcqosCommands(tools));
   if (subcommand === 'version' || subcommand === '--version') {
     io.writeStdout(`tcqos ${TCQOS_VERSION}\n`);
     return 0;

@@ -40,8 +40,9 @@ const answered = (command: string, stdout: string): ToolRun => ({ command, exitC
 const standIn = {
   path: POD,
   faults: NO_FAULTS,
-  run: (tool: string, args: readonly string[]) => answered(`${tool} ${args.join(' ')}`, tool === 'ip' ? LINKS : args.includes('-j') ? QDISCS : ''),
-  mustRun: (tool: string, args: readonly string[]) => answered(`${tool} ${args.join(' ')}`, ''),
+  runner: { run: async () => ({ exitCode: 0, stdout: '', stderr: '' }) },
+  run: async (tool: string, args: readonly string[]) => answered(`${tool} ${args.join(' ')}`, tool === 'ip' ? LINKS : args.includes('-j') ? QDISCS : ''),
+  mustRun: async (tool: string, args: readonly string[]) => answered(`${tool} ${args.join(' ')}`, ''),
   start: (tool: string, args: readonly string[]) => ({ pid: undefined, done: Promise.resolve(answered(`${tool} ${args.join(' ')}`, '')) }),
   whenDeviceGone: async () => false,
   close: () => undefined,
@@ -52,7 +53,7 @@ const silent: Logger = { info: () => undefined, warn: () => undefined, error: ()
 function cni(command: string, config: object): Promise<number> {
   const stdin = Buffer.from(JSON.stringify({ ...config, prevResult: PREV_RESULT }));
   const env = { CNI_COMMAND: command, CNI_CONTAINERID: 'warm-up', CNI_NETNS: POD, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
-  return runCni({ env, readStdin: async () => stdin, writeStdout: () => undefined }, tcqosCommands);
+  return runCni({ env, readStdin: async () => stdin, writeStdout: () => undefined }, tcqosCommands());
 }
 
 export async function warmUpCniPaths(): Promise<void> {

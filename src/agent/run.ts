@@ -13,6 +13,10 @@ import { startAgent, type RunningAgent } from './agent.ts';
 import type { AgentDeps } from './deps.ts';
 import { loadKubeConfig, podApi } from './kube.ts';
 import type { AgentSettings } from './settings.ts';
+import { asyncToolRunner } from '../netns/runner.ts';
+
+/** ip/tc/nsenter/flock processes the agent runs at once: two cores' worth, leaving room for the runtime's own. */
+const TOOL_CONCURRENCY = 4;
 
 export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo): Promise<number> {
   let kubeConfig;
@@ -22,12 +26,14 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
     throw new OperatorError(`cannot load the kubeconfig${settings.kubeconfig ? ` ${settings.kubeconfig}` : ''}: ${(error as Error).message.split('\n')[0]}`);
   }
   const registry = new Registry(settings.stateDir);
+  // The agent's event loop must never wait on a child: its watch, queue and /healthz go on meanwhile.
+  const tools = { runner: asyncToolRunner(TOOL_CONCURRENCY) };
   const deps: AgentDeps = {
     findByPod: (namespace, name) => registry.findByPod(namespace, name),
     dropGone: () => registry.dropGone(),
-    applyPodInputs: (ref, inputs, logger) => applyPodInputs(registry, ref, inputs, logger),
+    applyPodInputs: (ref, inputs, logger) => applyPodInputs(registry, ref, inputs, logger, tools),
     runtimeFromAnnotations,
-    collectStats: () => collectStats(registry, {}),
+    collectStats: () => collectStats(registry, {}, tools),
   };
   let agent: RunningAgent;
   try {

@@ -4,6 +4,7 @@
  * and updates are admitted exactly (ten ADDs of 15 Mbit/s on 100 Mbit/s: six).
  */
 import { DIRECTIONS, type PolicyJson } from '../config/policy.ts';
+import type { ToolRunner } from '../netns/runner.ts';
 import { uplinkLockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
@@ -18,7 +19,7 @@ function guaranteed(policy: PolicyJson, direction: 'egress' | 'ingress'): number
 }
 
 /** Writes `record` if its uplink has room for it (or it names none); throws AdmissionError otherwise. */
-export async function admitAndRecord(registry: Registry, record: AttachmentRecord): Promise<void> {
+export async function admitAndRecord(registry: Registry, record: AttachmentRecord, runner: ToolRunner): Promise<void> {
   const uplink = record.uplink;
   if (!uplink) {
     registry.write(record);
@@ -36,7 +37,7 @@ export async function admitAndRecord(registry: Registry, record: AttachmentRecor
       if (taken + asked > uplink.capacity) throw new AdmissionError(uplink.name, uplink.capacity, direction, taken, asked);
     }
     registry.write(record);
-  });
+  }, { runner });
 }
 
 /** The guaranteed totals per uplink and direction, for `tcqos list`. */

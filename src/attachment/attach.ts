@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import type { NetnsSession } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentPlan } from '../plan/tree.ts';
-import { lockPath, removeStaleLock, withLock } from '../state/lock.ts';
+import { lockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord } from './admission.ts';
@@ -45,9 +45,9 @@ export function newRecord(attachment: NewAttachment, now = new Date().toISOStrin
 
 /** ADD: admit, record, shape; on failure nothing stays (no tc state, no record, no share). */
 export async function attach(registry: Registry, session: NetnsSession, attachment: NewAttachment, log: Logger): Promise<AttachmentPlan> {
-  return withLock(lockPath(registry.stateDir, session.path, attachment.ifname), async () => {
+  return withAttachmentLock(registry, session, attachment, async () => {
     const record = newRecord(attachment);
-    await admitAndRecord(registry, record);
+    await admitAndRecord(registry, record, session.runner);
     try {
       return await shapeAttachment(session, { ifname: attachment.ifname, policy: attachment.derived.policy, classIds: record.classIds }, log);
     } catch (error) {
@@ -57,18 +57,28 @@ export async function attach(registry: Registry, session: NetnsSession, attachme
   });
 }
 
+/** Runs `work` holding the attachment's lock, waiting for it the way the session runs its tools. */
+export function withAttachmentLock<T>(registry: Registry, session: NetnsSession, ref: AttachmentRef, work: () => Promise<T>): Promise<T> {
+  return withLock(lockPath(registry.stateDir, session.path, ref.ifname), work, { runner: session.runner });
+}
+
 /** DEL: remove the shaping and the record; true when there was an ifb. */
 export async function detach(registry: Registry, session: NetnsSession, ref: AttachmentRef): Promise<boolean> {
-  return withLock(lockPath(registry.stateDir, session.path, ref.ifname), async () => {
+  return withAttachmentLock(registry, session, ref, async () => {
     const removedIfb = await removeShaping(session, ref.ifname);
     registry.remove(ref);
     return removedIfb;
   });
 }
 
-/** DEL when the netns is already gone: only the record and a killed command's lock can be left. */
-export function forget(registry: Registry, ref: AttachmentRef, netns: string): void {
-  registry.remove(ref);
-  // A runtime before CNI 1.1 never calls GC: the lock an interrupted ADD left goes now.
-  if (netns) removeStaleLock(lockPath(registry.stateDir, netns, ref.ifname));
+/**
+ * DEL when the netns is already gone: only the record, and the lock file of a killed command, can be
+ * left. Taken under the lock, which unlinks that file (runtimes before CNI 1.1 never call GC).
+ */
+export async function forget(registry: Registry, ref: AttachmentRef, netns: string): Promise<void> {
+  if (!netns) {
+    registry.remove(ref);
+    return;
+  }
+  await withLock(lockPath(registry.stateDir, netns, ref.ifname), async () => registry.remove(ref));
 }

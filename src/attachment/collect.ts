@@ -3,9 +3,8 @@
  * lose their shaping and their record; records of pods that are gone are dropped.
  */
 import type { Logger } from '../log.ts';
-import { NO_FAULTS } from '../netns/faults.ts';
-import { withNetns } from '../netns/session.ts';
-import { removeStaleLocks } from '../state/lock.ts';
+import { withNetns, type SessionOptions } from '../netns/session.ts';
+import { removeUnheldLocks } from '../state/lock.ts';
 import type { AttachmentRef } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
 import { detach } from './attach.ts';
@@ -22,7 +21,13 @@ export interface Collected {
  * left alone. Without a `valid` list (a caller that knows no attachments) only the records of
  * vanished pods, unreadable records and dead commands' locks go.
  */
-export async function collectGarbage(registry: Registry, network: string, valid: readonly AttachmentRef[] | undefined, log: Logger): Promise<Collected> {
+export async function collectGarbage(
+  registry: Registry,
+  network: string,
+  valid: readonly AttachmentRef[] | undefined,
+  log: Logger,
+  tools: SessionOptions = {},
+): Promise<Collected> {
   const keep = new Set((valid ?? []).map((ref) => `${ref.containerId}\0${ref.ifname}`));
   const unshaped: AttachmentRef[] = [];
   const problems = registry.dropUnreadable();
@@ -33,12 +38,12 @@ export async function collectGarbage(registry: Registry, network: string, valid:
     if (record.network !== network || keep.has(`${record.containerId}\0${record.ifname}`)) continue;
     if (!pathExists(record.netns)) continue;
     try {
-      await withNetns(record.netns, NO_FAULTS, (session) => detach(registry, session, record));
+      await withNetns(record.netns, tools, (session) => detach(registry, session, record));
       unshaped.push(record);
     } catch (error) {
       log.warn({ err: error, containerId: record.containerId, ifname: record.ifname }, 'GC could not remove a stale attachment');
     }
   }
-  removeStaleLocks(registry.stateDir);
+  await removeUnheldLocks(registry.stateDir, tools.runner);
   return { unshaped, dropped: problems.length + gone.length };
 }

@@ -18,17 +18,17 @@ export interface Inspection {
 }
 
 /** Reads the attachment and plans `policy` for it (class ids kept), listing the differences. */
-export function inspectAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): Inspection {
-  const state = readAttachmentState(session, ifname);
-  const observed = observeAttachment(session, state);
+export async function inspectAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): Promise<Inspection> {
+  const state = await readAttachmentState(session, ifname);
+  const observed = await observeAttachment(session, state);
   if (!observed.iface) throw new InterfaceMissingError(ifname, session.path);
   const plan = planAttachment(policy, ifname, observed.iface.mtu, classIds);
   return { state, observed, plan, changes: diffAttachment(plan, observed) };
 }
 
 /** CHECK: throws a DriftError naming every difference between the kernel and `policy`. */
-export function verifyAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): void {
-  const { plan, changes } = inspectAttachment(session, ifname, policy, classIds);
+export async function verifyAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): Promise<void> {
+  const { plan, changes } = await inspectAttachment(session, ifname, policy, classIds);
   if (changes.length) throw new DriftError(ifname, changes.map((change) => describeChange(change, plan)));
 }
 

@@ -11,13 +11,13 @@ import { isOurs, type AttachmentState } from '../tc/ownership.ts';
  * the kernel works on it. True when there was an ifb.
  */
 export async function removeShaping(session: NetnsSession, ifname: string): Promise<boolean> {
-  return removeIfbWhile(session, ifbName(ifname), () => removeQdiscs(session, readAttachmentState(session, ifname)));
+  return removeIfbWhile(session, ifbName(ifname), async () => removeQdiscs(session, await readAttachmentState(session, ifname)));
 }
 
 /** Removes everything of tcqos's that `state` shows. */
 export async function removeState(session: NetnsSession, state: AttachmentState): Promise<void> {
   if (state.ifbExists) await removeIfbWhile(session, state.ifb, () => removeQdiscs(session, state));
-  else removeQdiscs(session, state);
+  else await removeQdiscs(session, state);
 }
 
 /**
@@ -26,10 +26,10 @@ export async function removeState(session: NetnsSession, state: AttachmentState)
  * then spends ~15-20 ms of RCU grace periods freeing it inside the `ip` process: tcqos waits for the
  * first, not for the second (DEL ~12 ms faster, measured).
  */
-async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () => void): Promise<boolean> {
+async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () => Promise<void>): Promise<boolean> {
   const deletion = session.start('ip', ['link', 'del', 'dev', ifb]);
   try {
-    meanwhile();
+    await meanwhile();
   } catch (error) {
     await deletion.done.catch(() => undefined);
     throw error;
@@ -42,7 +42,7 @@ async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () 
 }
 
 /** tcqos's root qdisc and ingress qdisc on the pod interface. */
-function removeQdiscs(session: NetnsSession, state: AttachmentState): void {
+async function removeQdiscs(session: NetnsSession, state: AttachmentState): Promise<void> {
   const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
-  if (lines.length) session.mustRun('tc', ['-batch', '-'], script(lines));
+  if (lines.length) await session.mustRun('tc', ['-batch', '-'], script(lines));
 }

@@ -21,7 +21,7 @@ export interface Reshaped {
 }
 
 export async function reshapeAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds, log: Logger): Promise<Reshaped> {
-  const { plan, changes, state } = inspectAttachment(session, ifname, policy, classIds);
+  const { plan, changes, state } = await inspectAttachment(session, ifname, policy, classIds);
   for (const change of changes) {
     if (change.kind === 'tree' && change.change.kind === 'tree-foreign') {
       const qdisc = change.change.qdisc;
@@ -33,17 +33,17 @@ export async function reshapeAttachment(session: NetnsSession, ifname: string, p
     throw new ForeignQdiscError(ifname, ingress.kind, 'ingress', ingress.handle);
   }
   if (plan.ingress && changes.some((change) => change.kind === 'ifb-missing')) {
-    const created = session.run('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
+    const created = await session.run('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
     if (created.exitCode !== 0) throw new ApplyError('creating the ifb for ingress shaping', created);
   }
   const lines = updateLines(plan, changes);
   if (lines.length) {
     const tcScript = script(session.faults.intoBatch(lines));
-    const ran = session.run('tc', ['-batch', '-'], tcScript);
+    const ran = await session.run('tc', ['-batch', '-'], tcScript);
     if (ran.exitCode !== 0) throw new ApplyError(`changing the shaping of ${ifname}`, ran, tcScript);
   }
   if (!plan.ingress && changes.some((change) => change.kind === 'ifb-unwanted')) {
-    session.mustRun('ip', ['link', 'del', 'dev', plan.ifb]);
+    await session.mustRun('ip', ['link', 'del', 'dev', plan.ifb]);
   }
   log.info({ lines: lines.length }, 'shaping changed in place');
   return { plan, lines };

@@ -30,7 +30,7 @@ export async function shapeAttachment(session: NetnsSession, target: ShapeTarget
   const first = await applyFresh(session, target, log, true);
   if (first !== 'occupied') return first;
   // Something is there already: tcqos's own state converges, anyone else's is left alone.
-  const state = readAttachmentState(session, target.ifname);
+  const state = await readAttachmentState(session, target.ifname);
   const foreign = (target.policy.egress && foreignRoot(state)) || (target.policy.ingress && foreignIngress(state));
   await removeState(session, state);
   if (foreign) throw new ForeignQdiscError(target.ifname, foreign.kind, foreign.root ? 'root' : 'ingress', foreign.handle);
@@ -46,7 +46,7 @@ export async function shapeAttachment(session: NetnsSession, target: ShapeTarget
 async function applyFresh(session: NetnsSession, target: ShapeTarget, log: Logger, firstTry: boolean): Promise<AttachmentPlan | 'occupied'> {
   const { ifname, policy } = target;
   const ifb = policy.ingress ? ifbName(ifname) : undefined;
-  const prepared = session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
+  const prepared = await session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
   const listing = parseJsonSequence(prepared.stdout).at(-1);
   if (listing === undefined) throw new ApplyError('listing the links of the pod netns', prepared);
   const links = linksFromJson(listing);
@@ -65,7 +65,7 @@ async function applyFresh(session: NetnsSession, target: ShapeTarget, log: Logge
 
   const plan = planAttachment(policy, ifname, iface.mtu, target.classIds);
   const tcScript = script(session.faults.intoBatch(setupLines(plan)));
-  const installed = session.run('tc', ['-batch', '-'], tcScript);
+  const installed = await session.run('tc', ['-batch', '-'], tcScript);
   if (installed.exitCode !== 0) {
     const failure = new ApplyError(`installing shaping on ${ifname}`, installed, tcScript);
     if (failure.alreadyInstalled) return 'occupied';
@@ -79,7 +79,7 @@ async function applyFresh(session: NetnsSession, target: ShapeTarget, log: Logge
 /** tc -batch is not atomic: remove whatever part of this ADD landed. */
 async function rollBack(session: NetnsSession, ifname: string, log: Logger): Promise<void> {
   try {
-    const state = readAttachmentState(session, ifname);
+    const state = await readAttachmentState(session, ifname);
     if (hasAnythingOfOurs(state)) await removeState(session, state);
   } catch (error) {
     log.error({ err: error }, 'rolling back a failed change failed too');

@@ -3,9 +3,8 @@
  * (no lock): the counters of a class being changed are read before or after, never torn.
  */
 import { DIRECTIONS, type Direction, type DirectionPolicyJson } from '../config/policy.ts';
-import { NO_FAULTS } from '../netns/faults.ts';
 import { readAttachmentState, readClasses } from '../netns/observe.ts';
-import { withNetns, type NetnsSession } from '../netns/session.ts';
+import { withNetns, type NetnsSession, type SessionOptions } from '../netns/session.ts';
 import type { AttachmentRecord, PodIdentity } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
 import { classId, ifbName, ROOT_CLASS_MINOR } from '../tc/handles.ts';
@@ -44,7 +43,7 @@ export interface StatsFilter {
 
 const ZERO: TcCounters = { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 };
 
-export async function collectStats(registry: Registry, filter: StatsFilter = {}): Promise<AttachmentStats[]> {
+export async function collectStats(registry: Registry, filter: StatsFilter = {}, tools: SessionOptions = {}): Promise<AttachmentStats[]> {
   const records = registry
     .list()
     .records.filter((record) => (filter.containerId === undefined || record.containerId === filter.containerId) && (filter.ifname === undefined || record.ifname === filter.ifname))
@@ -52,7 +51,7 @@ export async function collectStats(registry: Registry, filter: StatsFilter = {})
   const stats: AttachmentStats[] = [];
   for (const record of records) {
     try {
-      stats.push(await withNetns(record.netns, NO_FAULTS, async (session) => attachmentStats(session, record)));
+      stats.push(await withNetns(record.netns, tools, (session) => attachmentStats(session, record)));
     } catch {
       // The pod went away between the listing and the read: it has no counters any more.
     }
@@ -60,8 +59,8 @@ export async function collectStats(registry: Registry, filter: StatsFilter = {})
   return stats;
 }
 
-function attachmentStats(session: NetnsSession, record: AttachmentRecord): AttachmentStats {
-  const state = readAttachmentState(session, record.ifname);
+async function attachmentStats(session: NetnsSession, record: AttachmentRecord): Promise<AttachmentStats> {
+  const state = await readAttachmentState(session, record.ifname);
   const directions: DirectionStats[] = [];
   for (const direction of DIRECTIONS) {
     const policy = record.policy[direction];
@@ -69,7 +68,7 @@ function attachmentStats(session: NetnsSession, record: AttachmentRecord): Attac
     const device = direction === 'egress' ? record.ifname : ifbName(record.ifname);
     const root = state.qdiscs.find((q) => q.dev === device && q.root);
     if (!root) continue;
-    const classes = readClasses(session, device);
+    const classes = await readClasses(session, device);
     directions.push({
       direction,
       device,

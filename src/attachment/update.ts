@@ -9,13 +9,12 @@ import { hasBandwidthAnnotations, shapingAnnotations } from '../config/kubernete
 import { policyFromJson, policyToJson } from '../config/policy-json.ts';
 import type { PolicySource } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
-import { NO_FAULTS } from '../netns/faults.ts';
-import { withNetns } from '../netns/session.ts';
+import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
-import { lockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord } from './admission.ts';
+import { withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
 import { reshapeAttachment } from './reshape.ts';
 
@@ -30,8 +29,14 @@ export interface UpdateOutcome {
 type Inputs = Pick<AttachmentRecord, 'config' | 'runtime' | 'annotations'>;
 
 /** Operator: `config` becomes the attachment's caps (any valid value: the node's root may loosen). */
-export async function applyOperatorConfig(registry: Registry, ref: AttachmentRef, config: Record<string, unknown>, log: Logger): Promise<UpdateOutcome> {
-  return changeAttachment(registry, ref, (record) => ({ ...inputsOf(record), config: { ...config, name: record.network } }), 'operator', log);
+export async function applyOperatorConfig(
+  registry: Registry,
+  ref: AttachmentRef,
+  config: Record<string, unknown>,
+  log: Logger,
+  tools: SessionOptions = {},
+): Promise<UpdateOutcome> {
+  return changeAttachment(registry, ref, (record) => ({ ...inputsOf(record), config: { ...config, name: record.network } }), 'operator', log, tools);
 }
 
 /**
@@ -44,6 +49,7 @@ export async function applyPodInputs(
   ref: AttachmentRef,
   inputs: { readonly runtime?: Record<string, unknown>; readonly annotations?: Readonly<Record<string, string>> },
   log: Logger,
+  tools: SessionOptions = {},
 ): Promise<UpdateOutcome> {
   const annotations = inputs.annotations && shapingAnnotations(inputs.annotations);
   return changeAttachment(
@@ -60,6 +66,7 @@ export async function applyPodInputs(
     },
     undefined,
     log,
+    tools,
   );
 }
 
@@ -81,10 +88,11 @@ async function changeAttachment(
   /** Who set the caps, when the caps change ('operator'); undefined keeps what the record says. */
   capsSetBy: PolicySource | undefined,
   log: Logger,
+  tools: SessionOptions,
 ): Promise<UpdateOutcome> {
   const found = readRecord(registry, ref);
-  return withNetns(found.netns, NO_FAULTS, (session) =>
-    withLock(lockPath(registry.stateDir, found.netns, ref.ifname), async () => {
+  return withNetns(found.netns, tools, (session) =>
+    withAttachmentLock(registry, session, ref, async () => {
       const current = readRecord(registry, ref);
       const inputs = edit(current);
       const derived = await derivePolicy(inputs);
@@ -105,7 +113,7 @@ async function changeAttachment(
         ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
         updatedAt: new Date().toISOString(),
       };
-      await admitAndRecord(registry, recorded);
+      await admitAndRecord(registry, recorded, session.runner);
       try {
         const reshaped = await reshapeAttachment(session, ref.ifname, derived.policy, classIds, log);
         return { changed: reshaped.lines.length > 0, record: recorded, commands: reshaped.lines };

@@ -3,12 +3,11 @@ import { requireSandboxInterface } from '../cni/prev-result.ts';
 import type { CommandContext } from '../cni/skel.ts';
 import { isEmptyPolicy } from '../config/policy.ts';
 import { attach } from '../attachment/attach.ts';
-import { faultsFrom } from '../netns/faults.ts';
-import { withNetns } from '../netns/session.ts';
+import { withNetns, type SessionOptions } from '../netns/session.ts';
 import type { ShapingTree } from '../plan/tree.ts';
 import { commandLogger, derive, keptAnnotations, logConfigNotes, podIdentity, policyInputs, registryFor } from './context.ts';
 
-export async function add(context: CommandContext): Promise<string> {
+export async function add(context: CommandContext, tools: SessionOptions): Promise<string> {
   const { env } = context;
   const derived = await derive(context);
   const log = commandLogger(context, derived.settings);
@@ -22,7 +21,7 @@ export async function add(context: CommandContext): Promise<string> {
   const inputs = policyInputs(context);
   const annotations = keptAnnotations(inputs);
   const pod = podIdentity(context);
-  const plan = await withNetns(env.netns, faultsFrom(context.vars), (session) =>
+  const plan = await withNetns(env.netns, tools, (session) =>
     attach(
       registryFor(context, derived.settings),
       session,

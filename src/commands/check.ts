@@ -11,7 +11,6 @@ import { exceedsCaps, verifyAttachment } from '../attachment/inspect.ts';
 import { derivePolicy } from '../config/derive.ts';
 import { policyFromJson } from '../config/policy-json.ts';
 import type { Policy } from '../config/policy.ts';
-import { NO_FAULTS } from '../netns/faults.ts';
 import { withNetns } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentRecord } from '../state/record.ts';
@@ -30,7 +29,7 @@ export async function check(context: CommandContext): Promise<void> {
     if (beyond.length) throw new CniError(ErrorCode.stateDrift, `the policy in force on ${env.ifname} exceeds its caps: ${beyond[0]}`, beyond.join('\n'));
   }
   const classIds = record?.classIds ?? assignAttachmentClassIds(policy);
-  await withNetns(env.netns, NO_FAULTS, async (session) => verifyAttachment(session, env.ifname, policy, classIds));
+  await withNetns(env.netns, {}, async (session) => verifyAttachment(session, env.ifname, policy, classIds));
 }
 
 /** The configuration's caps, except where the operator replaced them (`tcqos update`). */

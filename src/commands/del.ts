@@ -1,22 +1,21 @@
 /** DEL: remove what tcqos installed and its record; succeed when the netns, the interface or the shaping is gone. */
 import type { CommandContext } from '../cni/skel.ts';
 import { detach, forget } from '../attachment/attach.ts';
-import { faultsFrom } from '../netns/faults.ts';
-import { withNetns } from '../netns/session.ts';
+import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { pathExists } from '../state/registry.ts';
 import { commandLogger, registryFor, settingsOrDefaults } from './context.ts';
 
-export async function del(context: CommandContext): Promise<void> {
+export async function del(context: CommandContext, tools: SessionOptions): Promise<void> {
   const { env } = context;
   const settings = await settingsOrDefaults(context);
   const log = commandLogger(context, settings);
   const registry = registryFor(context, settings);
   const ref = { containerId: env.containerId, ifname: env.ifname };
   if (!env.netns || !pathExists(env.netns)) {
-    forget(registry, ref, env.netns);
+    await forget(registry, ref, env.netns);
     log.info({ netns: env.netns }, 'netns already gone: nothing to remove');
     return;
   }
-  const removedIfb = await withNetns(env.netns, faultsFrom(context.vars), (session) => detach(registry, session, ref));
+  const removedIfb = await withNetns(env.netns, tools, (session) => detach(registry, session, ref));
   log.info({ removedIfb }, 'shaping removed');
 }

@@ -1,9 +1,9 @@
 /** STATUS (CNI 1.1): ready when the programs tcqos runs are installed. */
 import { CniError, ErrorCode } from '../cni/errors.ts';
-import { toolPath, ToolMissingError, type Tool } from '../netns/tools.ts';
+import { toolPath, ToolMissingError, TOOLS } from '../netns/tools.ts';
 
 export async function status(): Promise<void> {
-  for (const tool of ['ip', 'tc', 'nsenter'] satisfies Tool[]) {
+  for (const tool of TOOLS) {
     try {
       toolPath(tool);
     } catch (error) {

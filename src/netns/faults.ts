@@ -1,7 +1,7 @@
 /**
- * Deterministic faults for the robustness tests, read from TCQOS_FAULT (set only by tests; runtimes
- * never pass it). "kill:<point>" SIGKILLs the process at that point of a use case; "fail-line:<n>"
- * makes the n-th line of the next tc batch fail, as a kernel refusal halfway through would.
+ * Where the robustness tests inject faults into a session: kill the process at a point of a use
+ * case, or make a tc batch fail halfway as a kernel refusal would. The shipped binary has none
+ * (NO_FAULTS); only the test build (test/helpers/faults-entry.ts) reads them from its environment.
  */
 export type FaultPoint = 'after-read' | 'after-ifb' | 'after-tc';
 
@@ -12,19 +12,3 @@ export interface Faults {
 }
 
 export const NO_FAULTS: Faults = { killAt: () => undefined, intoBatch: (lines) => lines };
-
-export function faultsFrom(env: NodeJS.ProcessEnv): Faults {
-  const fault = env['TCQOS_FAULT'];
-  if (!fault) return NO_FAULTS;
-  const position = /^fail-line:(\d+)$/.exec(fault)?.[1];
-  return {
-    killAt: (point) => {
-      if (fault === `kill:${point}`) process.kill(process.pid, 'SIGKILL');
-    },
-    intoBatch: (lines) => {
-      if (position === undefined) return lines;
-      const at = Math.min(Number(position), lines.length);
-      return [...lines.slice(0, at), 'qdisc add dev tcqos-fault-injected root htb', ...lines.slice(at)];
-    },
-  };
-}

@@ -19,8 +19,8 @@ function list(value: JsonValue | undefined): JsonValue[] {
   return Array.isArray(value) ? value : [value];
 }
 
-export function readLinks(session: NetnsSession): LinkInfo[] {
-  const run = session.mustRun('ip', ['-j', '-d', 'link', 'show']);
+export async function readLinks(session: NetnsSession): Promise<LinkInfo[]> {
+  const run = await session.mustRun('ip', ['-j', '-d', 'link', 'show']);
   return linksFromJson(parseJson(run.stdout));
 }
 
@@ -43,10 +43,10 @@ export interface QdiscsAndIngress {
 }
 
 /** All qdiscs of the netns and the ingress filters of `dev`, from one tc process. */
-export function readQdiscsAndIngress(session: NetnsSession, dev: string): QdiscsAndIngress {
+export async function readQdiscsAndIngress(session: NetnsSession, dev: string): Promise<QdiscsAndIngress> {
   // -force: a missing `dev` fails only the second command, whose output is then simply absent.
   // -s: the counters come at no extra cost, and stats reads them from here.
-  const run = session.run('tc', ['-s', '-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
+  const run = await session.run('tc', ['-s', '-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
   const [qdiscs, filters] = parseJsonSequence(run.stdout);
   if (qdiscs === undefined) throw new ToolError(run);
   return { qdiscs: qdiscsFromJson(qdiscs), ingressFilters: filters === undefined ? [] : filtersFromJson(filters) };
@@ -89,8 +89,8 @@ function queueLimit(options: JsonObject): number | undefined {
   return Math.round((lat * rate) / 1e6 + burst);
 }
 
-export function readFilters(session: NetnsSession, dev: string): FilterInfo[] {
-  const run = session.mustRun('tc', ['-j', 'filter', 'show', 'dev', dev]);
+export async function readFilters(session: NetnsSession, dev: string): Promise<FilterInfo[]> {
+  const run = await session.mustRun('tc', ['-j', 'filter', 'show', 'dev', dev]);
   return filtersFromJson(parseJson(run.stdout));
 }
 
@@ -123,8 +123,8 @@ function filtersFromJson(value: JsonValue): FilterInfo[] {
  * iproute2 6.1 prints HTB classes as text even under -j, so classes are read from
  * `tc -s -d class show`: JSON when tc gives it, otherwise its text, one block per class.
  */
-export function readClasses(session: NetnsSession, dev: string): ClassInfo[] {
-  const run = session.mustRun('tc', ['-j', '-s', '-d', 'class', 'show', 'dev', dev]);
+export async function readClasses(session: NetnsSession, dev: string): Promise<ClassInfo[]> {
+  const run = await session.mustRun('tc', ['-j', '-s', '-d', 'class', 'show', 'dev', dev]);
   const text = run.stdout.trim();
   // Leaf qdiscs such as tbf list pseudo-classes of their own: only HTB's classes are tcqos's.
   if (text.startsWith('[')) return objects(parseJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
@@ -222,25 +222,25 @@ export function printedSize(text: string | undefined): number | undefined {
 }
 
 /** One tc process: every device's qdiscs (so which devices exist) and the pod interface's ingress filters. */
-export function readAttachmentState(session: NetnsSession, ifname: string): AttachmentState {
-  const { qdiscs, ingressFilters } = readQdiscsAndIngress(session, ifname);
+export async function readAttachmentState(session: NetnsSession, ifname: string): Promise<AttachmentState> {
+  const { qdiscs, ingressFilters } = await readQdiscsAndIngress(session, ifname);
   return attachmentState(ifname, qdiscs, ingressFilters);
 }
 
 /** The whole attachment: links, both trees with their classes (and counters) and filters. */
-export function observeAttachment(session: NetnsSession, state: AttachmentState): ObservedAttachment {
-  const links = readLinks(session);
-  const tree = (dev: string, root: QdiscInfo | undefined): ObservedTree => {
+export async function observeAttachment(session: NetnsSession, state: AttachmentState): Promise<ObservedAttachment> {
+  const links = await readLinks(session);
+  const tree = async (dev: string, root: QdiscInfo | undefined): Promise<ObservedTree> => {
     const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
     if (!root || !isOurs(root)) return { qdisc: root, leaves, classes: [], filters: [] };
-    return { qdisc: root, leaves, classes: readClasses(session, dev), filters: readFilters(session, dev) };
+    return { qdisc: root, leaves, classes: await readClasses(session, dev), filters: await readFilters(session, dev) };
   };
   return {
     iface: links.find((link) => link.name === state.ifname),
     ifb: links.find((link) => link.name === state.ifb && link.kind === 'ifb'),
-    egress: tree(state.ifname, state.root),
+    egress: await tree(state.ifname, state.root),
     ingressQdisc: state.ingress,
     redirects: state.ingressFilters,
-    ingress: tree(state.ifb, state.ifbRoot),
+    ingress: await tree(state.ifb, state.ifbRoot),
   };
 }

@@ -1,18 +1,14 @@
 /**
  * A namespace session: the pod's netns opened once, checked once, and every ip/tc run entered
  * through that open file (`nsenter --net=/proc/self/fd/3` with the fd passed down), never through
- * the path again, so the namespace checked is the namespace used.
- *
- * Runs are synchronous as a rule: a command's tool runs are steps that each need the last one's
- * output, and execa's synchronous path skips the stream machinery of the asynchronous one (ADD
- * ~5 ms faster, measured). execa is imported statically and exercised while the startup snapshot
- * is built (`warmUpToolRunner`), so its code is compiled before a runtime starts the plugin.
+ * the path again, so the namespace checked is the namespace used. The session's runner decides how
+ * children run (src/netns/runner.ts): synchronously in the plugin, asynchronously in the agent.
  */
-import { closeSync, fstatSync, openSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, execaSync, type Options, type Result, type SyncOptions, type SyncResult } from 'execa';
 import { NO_FAULTS, type Faults } from './faults.ts';
-import { CHILD_ENV, toolPath, type Tool } from './tools.ts';
+import { startInBackground, syncToolRunner, TOOL_TIMEOUT_MS, type RawRun, type RunRequest, type ToolRunner } from './runner.ts';
+import { toolPath, type Tool } from './tools.ts';
 
 export interface ToolRun {
   readonly command: string;
@@ -57,34 +53,36 @@ export class NetnsUnusableError extends Error {
 export class NetnsEnterError extends Error {}
 
 const NSFS_MAGIC = 0x6e736673;
-const TIMEOUT_MS = 30_000;
 /** The namespace's fd as the child sees it: the first slot after stdin, stdout and stderr. */
 const CHILD_NETNS_FD = 3;
+/** A FIFO or a tty at CNI_NETNS must not hang the plugin or become its terminal. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 
-const RUN_OPTIONS = {
-  reject: false,
-  env: CHILD_ENV,
-  extendEnv: false,
-  timeout: TIMEOUT_MS,
-  stripFinalNewline: false,
-} satisfies SyncOptions & Options;
+/** How a session runs its tools and which faults tests inject (none in the shipped binary). */
+export interface SessionOptions {
+  readonly runner?: ToolRunner;
+  readonly faults?: Faults;
+}
 
 export class NetnsSession {
   readonly path: string;
   readonly faults: Faults;
+  /** How this session's tools run; the locks taken around its work wait the same way. */
+  readonly runner: ToolRunner;
   private readonly fd: number;
 
-  private constructor(path: string, fd: number, faults: Faults) {
+  private constructor(path: string, fd: number, options: SessionOptions) {
     this.path = path;
     this.fd = fd;
-    this.faults = faults;
+    this.faults = options.faults ?? NO_FAULTS;
+    this.runner = options.runner ?? syncToolRunner;
   }
 
   /** Opens `path` and checks that it is a network namespace other than the plugin's own. */
-  static open(path: string, faults: Faults = NO_FAULTS): NetnsSession {
+  static open(path: string, options: SessionOptions = {}): NetnsSession {
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      fd = openSync(path, OPEN_FLAGS);
     } catch {
       throw new NetnsUnusableError(path, 'missing');
     }
@@ -99,29 +97,28 @@ export class NetnsSession {
       closeSync(fd);
       throw error;
     }
-    return new NetnsSession(path, fd, faults);
+    return new NetnsSession(path, fd, options);
   }
 
-  /** Runs the tool; returns its output whatever the exit code. */
-  run(tool: Tool, args: readonly string[], input?: string): ToolRun {
-    return this.toToolRun(tool, args, execaSync(...this.command(tool, args), { ...this.options(), input: input ?? '' }));
+  /** Runs the tool; resolves to its output whatever the exit code. */
+  async run(tool: Tool, args: readonly string[], input?: string): Promise<ToolRun> {
+    return this.toToolRun(tool, args, await this.runner.run(this.request(tool, args, input ?? '')));
   }
 
   /** Runs the tool and throws a ToolError unless it exits 0. */
-  mustRun(tool: Tool, args: readonly string[], input?: string): ToolRun {
-    const run = this.run(tool, args, input);
+  async mustRun(tool: Tool, args: readonly string[], input?: string): Promise<ToolRun> {
+    const run = await this.run(tool, args, input);
     if (run.exitCode !== 0) throw new ToolError(run);
     return run;
   }
 
   /**
    * Starts the tool and returns at once, for a step whose kernel work (deleting a link waits for RCU
-   * grace periods) can overlap the synchronous runs that follow. Not killed when tcqos exits
-   * (`cleanup: false`): work the kernel has accepted finishes on its own.
+   * grace periods) can overlap the runs that follow; work the kernel accepted finishes on its own.
    */
   start(tool: Tool, args: readonly string[]): StartedRun {
-    const subprocess = execa(...this.command(tool, args), { ...this.options(), input: '', cleanup: false });
-    return { pid: subprocess.pid, done: subprocess.then((result) => this.toToolRun(tool, args, result)) };
+    const started = startInBackground(this.request(tool, args, ''));
+    return { pid: started.pid, done: started.done.then((result) => this.toToolRun(tool, args, result)) };
   }
 
   /**
@@ -158,18 +155,11 @@ export class NetnsSession {
     }
   }
 
-  private command(tool: Tool, args: readonly string[]): [string, string[]] {
-    return [toolPath('nsenter'), [`--net=/proc/self/fd/${CHILD_NETNS_FD}`, '--', toolPath(tool), ...args]];
+  private request(tool: Tool, args: readonly string[], input: string): RunRequest {
+    return { file: toolPath('nsenter'), args: [`--net=/proc/self/fd/${CHILD_NETNS_FD}`, '--', toolPath(tool), ...args], input, fds: [this.fd] };
   }
 
-  private options() {
-    // execa hands an integer fd to child_process as it is (verified); its types list integers only
-    // for the first three slots.
-    const stdio = ['pipe', 'pipe', 'pipe', this.fd] as unknown as ['pipe', 'pipe', 'pipe'];
-    return { ...RUN_OPTIONS, stdio };
-  }
-
-  private toToolRun(tool: Tool, args: readonly string[], result: Result | SyncResult): ToolRun {
+  private toToolRun(tool: Tool, args: readonly string[], result: RawRun): ToolRun {
     const stderr = String(result.stderr ?? '');
     const nsenterFailure = /^nsenter: (.*)$/m.exec(stderr);
     if (nsenterFailure) throw new NetnsEnterError(`${this.path} cannot be entered as a network namespace: ${nsenterFailure[1]}`);
@@ -177,34 +167,17 @@ export class NetnsSession {
       command: `${tool} ${args.join(' ')}`,
       exitCode: result.exitCode ?? (result.timedOut ? 124 : 128),
       stdout: String(result.stdout ?? ''),
-      stderr: stderr || (result.timedOut ? `timed out after ${TIMEOUT_MS} ms` : (result.message ?? '')),
+      stderr: stderr || (result.timedOut ? `timed out after ${TOOL_TIMEOUT_MS} ms` : (result.message ?? '')),
     };
   }
 }
 
 /** Opens a session, runs `work`, and closes it whatever happens. */
-export async function withNetns<T>(path: string, faults: Faults, work: (session: NetnsSession) => Promise<T>): Promise<T> {
-  const session = NetnsSession.open(path, faults);
+export async function withNetns<T>(path: string, options: SessionOptions, work: (session: NetnsSession) => Promise<T>): Promise<T> {
+  const session = NetnsSession.open(path, options);
   try {
     return await work(session);
   } finally {
     session.close();
-  }
-}
-
-/**
- * Runs the embedding Node (`--version`) through both execa paths while the startup snapshot is
- * built, with an fd in the fourth slot as a session passes the namespace: execa's code, synchronous
- * (ADD's runs) and asynchronous (DEL's ifb deletion), is then compiled in the snapshot, not on a
- * runtime's clock.
- */
-export async function warmUpToolRunner(): Promise<void> {
-  const fd = openSync('/dev/null', 'r');
-  try {
-    const stdio = ['pipe', 'pipe', 'pipe', fd] as unknown as ['pipe', 'pipe', 'pipe'];
-    execaSync(process.execPath, ['--version'], { ...RUN_OPTIONS, stdio, input: '' });
-    await execa(process.execPath, ['--version'], { ...RUN_OPTIONS, stdio, input: '', cleanup: false });
-  } finally {
-    closeSync(fd);
   }
 }

@@ -4,7 +4,9 @@
  */
 import { accessSync, constants } from 'node:fs';
 
-export type Tool = 'ip' | 'tc' | 'nsenter';
+export type Tool = 'ip' | 'tc' | 'nsenter' | 'flock';
+/** Every tool tcqos runs, for STATUS. */
+export const TOOLS: readonly Tool[] = ['ip', 'tc', 'nsenter', 'flock'];
 const SEARCH_DIRS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 const found = new Map<Tool, string>();
 
@@ -23,7 +25,7 @@ export function toolPath(tool: Tool): string {
       // not here; try the next directory
     }
   }
-  const packageName = tool === 'nsenter' ? 'util-linux' : 'iproute2';
+  const packageName = tool === 'nsenter' || tool === 'flock' ? 'util-linux' : 'iproute2';
   throw new ToolMissingError(`${tool} not found in ${SEARCH_DIRS.join(', ')} (install ${packageName})`);
 }
 

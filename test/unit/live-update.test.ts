@@ -1,5 +1,5 @@
 /** Pure parts of live operations: stable class ids, the update lines a diff becomes, the registry's files. */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -121,7 +121,10 @@ describe('the registry', () => {
     registry.write(await record('gone', '/nonexistent/netns', '10mbit'));
     writeFileSync(join(dir, 'attachments', 'eth0@torn.json'), '{"version": 1, "contai');
     writeFileSync(join(dir, 'attachments', 'eth0@other.json'), JSON.stringify({ ...(await record('elsewhere', '/', '1mbit')) }));
+    // a killed writer's temp file: older than any live write
     writeFileSync(join(dir, 'attachments', 'eth0@alive.json.999999999.tmp'), 'half');
+    const longAgo = new Date(Date.now() - 120_000);
+    utimesSync(join(dir, 'attachments', 'eth0@alive.json.999999999.tmp'), longAgo, longAgo);
     const { records, problems } = registry.list();
     expect(records.map((r) => r.containerId).sort()).toEqual(['alive', 'gone']);
     expect(problems).toEqual([
