@@ -31,7 +31,7 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   const deps: AgentDeps = {
     findByPod: (namespace, name) => registry.findByPod(namespace, name),
     dropGone: () => registry.dropGone(),
-    applyPodInputs: (ref, inputs, logger) => applyPodInputs(registry, ref, inputs, logger, tools),
+    applyPodInputs: (ref, inputs, logger) => applyPodInputs(registry, ref, inputs, { log: logger, tools }),
     runtimeFromAnnotations,
     collectStats: () => collectStats(registry, {}, tools),
   };

@@ -25,19 +25,33 @@ export async function admitAndRecord(registry: Registry, record: AttachmentRecor
     registry.write(record);
     return;
   }
-  await withLock(uplinkLockPath(registry.stateDir, uplink.name), async () => {
-    // A record whose netns is gone holds no share: its pod is gone, only its DEL is late.
-    const others = registry
-      .list()
-      .records.filter((other) => other.uplink?.name === uplink.name && !sameAttachment(other, record) && pathExists(other.netns));
-    for (const direction of DIRECTIONS) {
-      const asked = guaranteed(record.policy, direction);
-      if (asked === 0) continue;
-      const taken = others.reduce((sum, other) => sum + guaranteed(other.policy, direction), 0);
-      if (taken + asked > uplink.capacity) throw new AdmissionError(uplink.name, uplink.capacity, direction, taken, asked);
-    }
-    registry.write(record);
-  }, { runner });
+  await withLock(
+    uplinkLockPath(registry.stateDir, uplink.name),
+    async () => {
+      checkAdmission(registry, record);
+      registry.write(record);
+    },
+    { runner },
+  );
+}
+
+/**
+ * Throws AdmissionError unless `record`'s uplink has room for its guaranteed rates beside every
+ * other attachment's. Exact only under the uplink's lock (admitAndRecord); a dry run asks without it.
+ */
+export function checkAdmission(registry: Registry, record: AttachmentRecord): void {
+  const uplink = record.uplink;
+  if (!uplink) return;
+  // A record whose netns is gone holds no share: its pod is gone, only its DEL is late.
+  const others = registry
+    .list()
+    .records.filter((other) => other.uplink?.name === uplink.name && !sameAttachment(other, record) && pathExists(other.netns));
+  for (const direction of DIRECTIONS) {
+    const asked = guaranteed(record.policy, direction);
+    if (asked === 0) continue;
+    const taken = others.reduce((sum, other) => sum + guaranteed(other.policy, direction), 0);
+    if (taken + asked > uplink.capacity) throw new AdmissionError(uplink.name, uplink.capacity, direction, taken, asked);
+  }
 }
 
 /** The guaranteed totals per uplink and direction, for `tcqos list`. */

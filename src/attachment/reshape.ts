@@ -20,7 +20,15 @@ export interface Reshaped {
   readonly lines: readonly string[];
 }
 
-export async function reshapeAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds, log: Logger): Promise<Reshaped> {
+/** With `dryRun`, only works out the lines: nothing runs. */
+export async function reshapeAttachment(
+  session: NetnsSession,
+  ifname: string,
+  policy: Policy,
+  classIds: AttachmentClassIds,
+  log: Logger,
+  dryRun = false,
+): Promise<Reshaped> {
   const { plan, changes, state } = await inspectAttachment(session, ifname, policy, classIds);
   for (const change of changes) {
     if (change.kind === 'tree' && change.change.kind === 'tree-foreign') {
@@ -32,11 +40,12 @@ export async function reshapeAttachment(session: NetnsSession, ifname: string, p
   if (policy.ingress && ingress && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
     throw new ForeignQdiscError(ifname, ingress.kind, 'ingress', ingress.handle);
   }
+  const lines = updateLines(plan, changes);
+  if (dryRun) return { plan, lines };
   if (plan.ingress && changes.some((change) => change.kind === 'ifb-missing')) {
     const created = await session.run('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
     if (created.exitCode !== 0) throw new ApplyError('creating the ifb for ingress shaping', created);
   }
-  const lines = updateLines(plan, changes);
   if (lines.length) {
     const tcScript = script(session.faults.intoBatch(lines));
     const ran = await session.run('tc', ['-batch', '-'], tcScript);

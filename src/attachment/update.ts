@@ -13,30 +13,33 @@ import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
-import { admitAndRecord } from './admission.ts';
+import { admitAndRecord, checkAdmission } from './admission.ts';
 import { withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
 import { reshapeAttachment } from './reshape.ts';
 
 export interface UpdateOutcome {
-  /** Whether any tc line ran. */
+  /** Whether any tc line ran (or, in a dry run, would run). */
   readonly changed: boolean;
+  /** The record before the change, and after it (in a dry run: as it would be; nothing is written). */
+  readonly previous: AttachmentRecord;
   readonly record: AttachmentRecord;
-  /** The tc lines run. */
+  /** The tc lines run (or, in a dry run, that would run). */
   readonly commands: readonly string[];
+}
+
+/** How a change runs: its log, how its tools run, and whether it only works out what it would do. */
+export interface ChangeOptions {
+  readonly log: Logger;
+  readonly tools?: SessionOptions;
+  readonly dryRun?: boolean;
 }
 
 type Inputs = Pick<AttachmentRecord, 'config' | 'runtime' | 'annotations'>;
 
 /** Operator: `config` becomes the attachment's caps (any valid value: the node's root may loosen). */
-export async function applyOperatorConfig(
-  registry: Registry,
-  ref: AttachmentRef,
-  config: Record<string, unknown>,
-  log: Logger,
-  tools: SessionOptions = {},
-): Promise<UpdateOutcome> {
-  return changeAttachment(registry, ref, (record) => ({ ...inputsOf(record), config: { ...config, name: record.network } }), 'operator', log, tools);
+export async function applyOperatorConfig(registry: Registry, ref: AttachmentRef, config: Record<string, unknown>, options: ChangeOptions): Promise<UpdateOutcome> {
+  return changeAttachment(registry, ref, (record) => ({ ...inputsOf(record), config: { ...config, name: record.network } }), 'operator', options);
 }
 
 /**
@@ -48,8 +51,7 @@ export async function applyPodInputs(
   registry: Registry,
   ref: AttachmentRef,
   inputs: { readonly runtime?: Record<string, unknown>; readonly annotations?: Readonly<Record<string, string>> },
-  log: Logger,
-  tools: SessionOptions = {},
+  options: ChangeOptions,
 ): Promise<UpdateOutcome> {
   const annotations = inputs.annotations && shapingAnnotations(inputs.annotations);
   return changeAttachment(
@@ -65,8 +67,7 @@ export async function applyPodInputs(
       };
     },
     undefined,
-    log,
-    tools,
+    options,
   );
 }
 
@@ -87,8 +88,7 @@ async function changeAttachment(
   edit: (record: AttachmentRecord) => Inputs,
   /** Who set the caps, when the caps change ('operator'); undefined keeps what the record says. */
   capsSetBy: PolicySource | undefined,
-  log: Logger,
-  tools: SessionOptions,
+  { log, tools = {}, dryRun = false }: ChangeOptions,
 ): Promise<UpdateOutcome> {
   const found = readRecord(registry, ref);
   return withNetns(found.netns, tools, (session) =>
@@ -113,10 +113,15 @@ async function changeAttachment(
         ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
         updatedAt: new Date().toISOString(),
       };
+      if (dryRun) {
+        checkAdmission(registry, recorded);
+        const planned = await reshapeAttachment(session, ref.ifname, derived.policy, classIds, log, true);
+        return { changed: planned.lines.length > 0, previous: current, record: recorded, commands: planned.lines };
+      }
       await admitAndRecord(registry, recorded, session.runner);
       try {
         const reshaped = await reshapeAttachment(session, ref.ifname, derived.policy, classIds, log);
-        return { changed: reshaped.lines.length > 0, record: recorded, commands: reshaped.lines };
+        return { changed: reshaped.lines.length > 0, previous: current, record: recorded, commands: reshaped.lines };
       } catch (error) {
         // Put back what was in force: the record first, then (best effort) the kernel.
         registry.write(current);

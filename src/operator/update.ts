@@ -73,7 +73,7 @@ export const updateCommand: Subcommand = {
     const registry = registryFrom(values, io);
     let outcome;
     try {
-      outcome = await applyOperatorConfig(registry, { containerId, ifname }, config, operatorLogger('update'));
+      outcome = await applyOperatorConfig(registry, { containerId, ifname }, config, { log: operatorLogger('update') });
     } catch (error) {
       if (error instanceof ConfigError) throw new OperatorError(`invalid tcqos configuration: ${error.message}`);
       throw error;
