@@ -8,7 +8,7 @@ import type { Logger } from '../log.ts';
 import type { NetnsSession } from '../netns/session.ts';
 import type { AttachmentClassIds } from '../plan/class-ids.ts';
 import { createIfbLines, script } from '../plan/batch.ts';
-import type { AttachmentPlan } from '../plan/tree.ts';
+import { ifbTree, type AttachmentPlan } from '../plan/tree.ts';
 import { updateLines } from '../plan/update.ts';
 import { foreignIngress } from '../tc/ownership.ts';
 import { ApplyError, ForeignQdiscError } from './errors.ts';
@@ -42,7 +42,7 @@ export async function reshapeAttachment(
   }
   const lines = updateLines(plan, changes);
   if (dryRun) return { plan, lines };
-  if (plan.ingress && changes.some((change) => change.kind === 'ifb-missing')) {
+  if (ifbTree(plan) && changes.some((change) => change.kind === 'ifb-missing')) {
     const created = await session.run('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
     if (created.exitCode !== 0) throw new ApplyError('creating the ifb for ingress shaping', created);
   }
@@ -51,7 +51,7 @@ export async function reshapeAttachment(
     const ran = await session.run('tc', ['-batch', '-'], tcScript);
     if (ran.exitCode !== 0) throw new ApplyError(`changing the shaping of ${ifname}`, ran, tcScript);
   }
-  if (!plan.ingress && changes.some((change) => change.kind === 'ifb-unwanted')) {
+  if (!ifbTree(plan) && changes.some((change) => change.kind === 'ifb-unwanted')) {
     await session.mustRun('ip', ['link', 'del', 'dev', plan.ifb]);
   }
   log.info({ lines: lines.length }, 'shaping changed in place');

@@ -238,9 +238,9 @@ export async function observeAttachment(session: NetnsSession, state: Attachment
   return {
     iface: links.find((link) => link.name === state.ifname),
     ifb: links.find((link) => link.name === state.ifb && link.kind === 'ifb'),
-    egress: await tree(state.ifname, state.root),
+    onInterface: await tree(state.ifname, state.root),
     ingressQdisc: state.ingress,
     redirects: state.ingressFilters,
-    ingress: await tree(state.ifb, state.ifbRoot),
+    onIfb: await tree(state.ifb, state.ifbRoot),
   };
 }

@@ -5,8 +5,7 @@
  */
 import { IFNAME_PATTERN } from '../config/names.ts';
 import { classId, leafHandle, QDISC_HANDLE, REDIRECT_PREF } from '../tc/handles.ts';
-import type { AttachmentPlan, HtbClassSpec, LeafQueueSpec, ShapingTree, U32FilterSpec } from './tree.ts';
-import { IFB_MTU, IFB_TXQUEUELEN } from './tree.ts';
+import { IFB_MTU, IFB_TXQUEUELEN, ifbTree, rootTree, type AttachmentPlan, type HtbClassSpec, type LeafQueueSpec, type ShapingTree, type U32FilterSpec } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
 
 export class UnsafeWordError extends Error {}
@@ -59,10 +58,15 @@ export function leafDeleteLine(dev: string, classMinor: number): string {
   return `qdisc del dev ${safeWord(dev)} parent ${classId(classMinor)}`;
 }
 
+/**
+ * `direct_qlen 0`: HTB sends a packet whose priority names the qdisc itself (SO_PRIORITY, which a
+ * pod with CAP_NET_RAW may set to anything) through an unshaped direct queue; with no room there,
+ * such packets are dropped instead (measured: 1967 Mbit/s through a 10 Mbit/s cap before).
+ */
 export function treeLines(tree: ShapingTree): string[] {
   const dev = safeWord(tree.dev);
   return [
-    `qdisc add dev ${dev} root handle ${QDISC_HANDLE} htb default ${tree.defaultMinor.toString(16)}`,
+    `qdisc add dev ${dev} root handle ${QDISC_HANDLE} htb default ${tree.defaultMinor.toString(16)} direct_qlen 0`,
     ...tree.classes.map((spec) => classLine('add', dev, spec)),
     ...tree.leaves.map((leaf) => leafLine(dev, leaf)),
     ...tree.filters.map((filter) => filterLine(dev, filter)),
@@ -92,10 +96,12 @@ export function redirectLines(ifname: string, ifb: string): string[] {
   ];
 }
 
-/** tc -batch lines installing both directions; the ifb's tree exists before traffic is sent to it. */
+/** tc -batch lines installing both trees; the ifb's tree exists before traffic is sent to it. */
 export function setupLines(plan: AttachmentPlan): string[] {
-  const lines = plan.egress ? treeLines(plan.egress) : [];
-  if (plan.ingress) lines.push(...treeLines(plan.ingress), ...redirectLines(plan.ifname, plan.ifb));
+  const atRoot = rootTree(plan);
+  const onIfb = ifbTree(plan);
+  const lines = atRoot ? treeLines(atRoot) : [];
+  if (onIfb) lines.push(...treeLines(onIfb), ...redirectLines(plan.ifname, plan.ifb));
   return lines;
 }
 

@@ -7,7 +7,7 @@ import { formatRate } from '../config/units.ts';
 import { classId, leafHandle, minorOf, QDISC_HANDLE } from '../tc/handles.ts';
 import { isOurs } from '../tc/ownership.ts';
 import type { ClassInfo, FilterInfo, ObservedAttachment, ObservedTree, QdiscInfo, U32Key } from '../tc/types.ts';
-import type { AttachmentPlan, HtbClassSpec, LeafQueueSpec, ShapingTree, U32FilterSpec } from './tree.ts';
+import { directionAtRoot, ifbTree, rootTree, type AttachmentPlan, type HtbClassSpec, type LeafQueueSpec, type ShapingTree, type U32FilterSpec } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
 
 export type TreeChange =
@@ -118,10 +118,12 @@ function diffTree(planned: ShapingTree | undefined, observed: ObservedTree): Tre
 
 export function diffAttachment(plan: AttachmentPlan, observed: ObservedAttachment): AttachmentChange[] {
   if (!observed.iface) return [{ kind: 'interface-missing' }];
+  const atRoot = directionAtRoot(plan.site);
+  const onIfb: Direction = atRoot === 'egress' ? 'ingress' : 'egress';
   const tree = (direction: Direction, dev: string, changes: TreeChange[]): AttachmentChange[] =>
     changes.map((change) => ({ kind: 'tree', direction, dev, change }));
-  const changes = tree('egress', plan.ifname, diffTree(plan.egress, observed.egress));
-  if (!plan.ingress) {
+  const changes = tree(atRoot, plan.ifname, diffTree(rootTree(plan), observed.onInterface));
+  if (!ifbTree(plan)) {
     if (observed.ifb) changes.push({ kind: 'ifb-unwanted' });
     return changes;
   }
@@ -135,7 +137,12 @@ export function diffAttachment(plan: AttachmentPlan, observed: ObservedAttachmen
     );
     if (!redirect) changes.push({ kind: 'redirect-missing' });
   }
-  return [...changes, ...tree('ingress', plan.ifb, diffTree(plan.ingress, observed.ingress))];
+  return [...changes, ...tree(onIfb, plan.ifb, diffTree(ifbTree(plan), observed.onIfb))];
+}
+
+/** The direction the site's ifb carries. */
+function ifbDirection(plan: AttachmentPlan): Direction {
+  return directionAtRoot(plan.site) === 'egress' ? 'ingress' : 'egress';
 }
 
 /** One line per change, as CHECK reports drift. */
@@ -144,15 +151,15 @@ export function describeChange(change: AttachmentChange, plan: AttachmentPlan): 
     case 'interface-missing':
       return `interface ${plan.ifname} is missing`;
     case 'ifb-missing':
-      return `ingress: ifb ${plan.ifb} is missing`;
+      return `${ifbDirection(plan)}: ifb ${plan.ifb} is missing`;
     case 'ifb-down':
-      return `ingress: ifb ${plan.ifb} is down`;
+      return `${ifbDirection(plan)}: ifb ${plan.ifb} is down`;
     case 'ifb-unwanted':
-      return `ingress: ifb ${plan.ifb} exists but ingress is not configured`;
+      return `${ifbDirection(plan)}: ifb ${plan.ifb} exists but ${ifbDirection(plan)} is not configured`;
     case 'ingress-qdisc-missing':
-      return `ingress: no ingress qdisc on ${plan.ifname}`;
+      return `${ifbDirection(plan)}: no ingress qdisc on ${plan.ifname}`;
     case 'redirect-missing':
-      return `ingress: no filter on ${plan.ifname} redirects to ${plan.ifb}`;
+      return `${ifbDirection(plan)}: no filter on ${plan.ifname} redirects to ${plan.ifb}`;
     case 'tree':
       return `${change.direction}: ${describeTreeChange(change.change, change.dev)}`;
   }

@@ -57,9 +57,26 @@ export interface ShapingTree {
   readonly filters: readonly U32FilterSpec[];
 }
 
+/**
+ * Where an attachment's trees sit. Both sites are an interface with a tree at its root and an ifb
+ * fed from its ingress; what differs is which direction each carries:
+ * - `pod`: the pod interface, inside the pod netns: its root shapes what the pod sends (egress),
+ *   its ifb what it receives (ingress);
+ * - `host`: the host end of a veth pod, in the node's netns, where the pod cannot reach: its root
+ *   shapes what the pod receives (ingress), its ifb what the pod sends (egress).
+ */
+export type Site = 'pod' | 'host';
+
+/** The direction a site's interface root carries; the other one sits on its ifb. */
+export function directionAtRoot(site: Site): Direction {
+  return site === 'pod' ? 'egress' : 'ingress';
+}
+
 export interface AttachmentPlan {
+  readonly site: Site;
+  /** The interface the site shapes: the pod interface, or the host end of the pod's veth. */
   readonly ifname: string;
-  /** The ifb this attachment owns (always named, so DEL and CHECK can find it). */
+  /** The ifb this site owns (always named, so DEL and CHECK can find it). */
   readonly ifb: string;
   readonly egress: ShapingTree | undefined;
   readonly ingress: ShapingTree | undefined;
@@ -67,15 +84,30 @@ export interface AttachmentPlan {
   readonly classIds: AttachmentClassIds;
 }
 
-/** Plans both directions; `previous` class ids (from the registry) are kept for classes still there. */
-export function planAttachment(policy: Policy, ifname: string, mtu: number, previous?: AttachmentClassIds): AttachmentPlan {
+/** The tree at the interface's root, and the one on the ifb fed from its ingress. */
+export function rootTree(plan: AttachmentPlan): ShapingTree | undefined {
+  return plan[directionAtRoot(plan.site)];
+}
+
+export function ifbTree(plan: AttachmentPlan): ShapingTree | undefined {
+  return plan[directionAtRoot(plan.site) === 'egress' ? 'ingress' : 'egress'];
+}
+
+/**
+ * Plans both directions at `site` on `ifname`; `previous` class ids (from the registry) are kept
+ * for classes still there. Classification follows the direction, wherever its tree sits: the
+ * remote peer is the destination of egress and the source of ingress.
+ */
+export function planAttachment(policy: Policy, ifname: string, mtu: number, previous?: AttachmentClassIds, site: Site = 'pod'): AttachmentPlan {
   const ifb = ifbName(ifname);
   const classIds = assignAttachmentClassIds(policy, previous);
+  const deviceOf = (direction: Direction) => (direction === directionAtRoot(site) ? ifname : ifb);
   return {
+    site,
     ifname,
     ifb,
-    egress: policy.egress && planTree(policy.egress, 'egress', ifname, mtu, classIds.egress!),
-    ingress: policy.ingress && planTree(policy.ingress, 'ingress', ifb, mtu, classIds.ingress!),
+    egress: policy.egress && planTree(policy.egress, 'egress', deviceOf('egress'), mtu, classIds.egress!),
+    ingress: policy.ingress && planTree(policy.ingress, 'ingress', deviceOf('ingress'), mtu, classIds.ingress!),
     classIds,
   };
 }

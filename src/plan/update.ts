@@ -7,28 +7,30 @@
  */
 import { classDeleteLine, classLine, filterDeleteLine, filterLine, leafDeleteLine, leafLine, redirectLines, teardownLines, treeLines } from './batch.ts';
 import { extraMinor, type AttachmentChange, type TreeChange } from './diff.ts';
-import type { AttachmentPlan, ShapingTree } from './tree.ts';
+import { directionAtRoot, ifbTree, type AttachmentPlan, type ShapingTree } from './tree.ts';
 
 export function updateLines(plan: AttachmentPlan, changes: readonly AttachmentChange[]): string[] {
   const lines: string[] = [];
-  for (const direction of ['egress', 'ingress'] as const) {
+  const atRoot = directionAtRoot(plan.site);
+  for (const direction of [atRoot, atRoot === 'egress' ? 'ingress' : 'egress'] as const) {
     const tree = plan[direction];
     const own = changes.flatMap((change) => (change.kind === 'tree' && change.direction === direction ? [change.change] : []));
     if (own.some((change) => change.kind === 'tree-unwanted')) {
-      // ingress goes with its ifb (the caller deletes it); only egress's qdisc is deleted here
-      if (direction === 'egress') lines.push(...teardownLines(plan.ifname, { rootQdisc: true, ingressQdisc: false }));
+      // the ifb's tree goes with the ifb (the caller deletes it); only the interface's root is deleted here
+      if (direction === atRoot) lines.push(...teardownLines(plan.ifname, { rootQdisc: true, ingressQdisc: false }));
       continue;
     }
     if (!tree) continue;
     if (own.some((change) => change.kind === 'tree-missing')) lines.push(...treeLines(tree));
     else lines.push(...treeUpdateLines(tree, own));
   }
-  if (plan.ingress && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
+  const onIfb = ifbTree(plan);
+  if (onIfb && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
     lines.push(...redirectLines(plan.ifname, plan.ifb));
-  } else if (plan.ingress && changes.some((change) => change.kind === 'redirect-missing')) {
+  } else if (onIfb && changes.some((change) => change.kind === 'redirect-missing')) {
     lines.push(redirectLines(plan.ifname, plan.ifb)[1]!);
   }
-  if (!plan.ingress && changes.some((change) => change.kind === 'ifb-unwanted')) lines.push(...teardownLines(plan.ifname, { rootQdisc: false, ingressQdisc: true }));
+  if (!onIfb && changes.some((change) => change.kind === 'ifb-unwanted')) lines.push(...teardownLines(plan.ifname, { rootQdisc: false, ingressQdisc: true }));
   return lines;
 }
 

@@ -83,12 +83,14 @@ export interface ObservedTree {
   readonly filters: readonly FilterInfo[];
 }
 
-/** Everything of one attachment as read back from its netns. */
+/** Everything of one attachment's site as read back from its netns: an interface, its root tree, its ifb. */
 export interface ObservedAttachment {
   readonly iface: LinkInfo | undefined;
   readonly ifb: LinkInfo | undefined;
-  readonly egress: ObservedTree;
+  /** The tree at the interface's root. */
+  readonly onInterface: ObservedTree;
   readonly ingressQdisc: QdiscInfo | undefined;
   readonly redirects: readonly FilterInfo[];
-  readonly ingress: ObservedTree;
+  /** The tree on the ifb fed from the interface's ingress. */
+  readonly onIfb: ObservedTree;
 }

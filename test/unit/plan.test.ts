@@ -75,7 +75,7 @@ describe('planning the seed policy', () => {
 
   it('the batch installs the ifb tree before redirecting ingress to it', () => {
     const lines = setupLines(plan);
-    expect(lines[0]).toBe('qdisc add dev eth0 root handle 7c05: htb default 10');
+    expect(lines[0]).toBe('qdisc add dev eth0 root handle 7c05: htb default 10 direct_qlen 0');
     expect(lines).toContain('class add dev eth0 parent 7c05:1 classid 7c05:11 htb rate 40000000bit ceil 50000000bit burst 6514 cburst 7764 quantum 5000 prio 1');
     const redirect = lines.findIndex((line) => line.includes('mirred'));
     const ifbTree = lines.findIndex((line) => line.startsWith(`qdisc add dev ${plan.ifb} root`));
@@ -193,10 +193,10 @@ describe('drift', () => {
   const matching: ObservedAttachment = {
     iface: link('eth0'),
     ifb: { ...link(plan.ifb), kind: 'ifb' },
-    egress: asObserved(plan.egress!),
+    onInterface: asObserved(plan.egress!),
     ingressQdisc: { dev: 'eth0', kind: 'ingress', handle: 'ffff:', root: false, ingress: true, parent: undefined, defaultClass: undefined, limit: undefined, rate: undefined, burst: undefined, counters: NO_COUNTERS },
     redirects: [{ pref: 0x7c05, protocol: 'all', kind: 'u32', flowid: undefined, keys: [{ value: 0, mask: 0, offset: 0 }], redirectTo: plan.ifb }],
-    ingress: asObserved(plan.ingress!),
+    onIfb: asObserved(plan.ingress!),
   };
 
   it('is empty when the observed state is the plan', () => {
@@ -204,8 +204,8 @@ describe('drift', () => {
   });
 
   it('names a changed class rate', () => {
-    const egress = { ...matching.egress, classes: matching.egress.classes.map((c) => (c.id === '7c05:11' ? { ...c, rate: 20e6 } : c)) };
-    expect(findDrift(plan, { ...matching, egress })).toEqual(['egress: class "db" (7c05:11) rate is 20mbit, expected 40mbit']);
+    const egress = { ...matching.onInterface, classes: matching.onInterface.classes.map((c) => (c.id === '7c05:11' ? { ...c, rate: 20e6 } : c)) };
+    expect(findDrift(plan, { ...matching, onInterface: egress })).toEqual(['egress: class "db" (7c05:11) rate is 20mbit, expected 40mbit']);
   });
 
   it('names a missing ifb', () => {
@@ -213,7 +213,7 @@ describe('drift', () => {
   });
 
   it('names a missing filter and a missing redirect', () => {
-    const drift = findDrift(plan, { ...matching, egress: { ...matching.egress, filters: [] }, redirects: [] });
+    const drift = findDrift(plan, { ...matching, onInterface: { ...matching.onInterface, filters: [] }, redirects: [] });
     expect(drift).toHaveLength(4);
     expect(drift[0]).toMatch(/egress: filter missing on eth0: protocol ip pref 10/);
     expect(drift[2]).toMatch(/egress: filter missing on eth0: protocol all pref 31748 .* -> 7c05:10/);
@@ -221,17 +221,17 @@ describe('drift', () => {
   });
 
   it('names a missing leaf queue', () => {
-    const egress = { ...matching.egress, leaves: matching.egress.leaves.slice(1) };
-    expect(findDrift(plan, { ...matching, egress })).toEqual(['egress: queue under 7c05:10 is missing']);
+    const egress = { ...matching.onInterface, leaves: matching.onInterface.leaves.slice(1) };
+    expect(findDrift(plan, { ...matching, onInterface: egress })).toEqual(['egress: queue under 7c05:10 is missing']);
   });
 
   it('names a leaf queue left at an old rate', () => {
-    const egress = { ...matching.egress, leaves: matching.egress.leaves.map((leaf, i) => (i === 1 ? { ...leaf, rate: 20e6 } : leaf)) };
-    expect(findDrift(plan, { ...matching, egress })).toEqual(['egress: queue under 7c05:11 runs at 20mbit holding 62500 bytes, expected 50mbit holding 62500']);
+    const egress = { ...matching.onInterface, leaves: matching.onInterface.leaves.map((leaf, i) => (i === 1 ? { ...leaf, rate: 20e6 } : leaf)) };
+    expect(findDrift(plan, { ...matching, onInterface: egress })).toEqual(['egress: queue under 7c05:11 runs at 20mbit holding 62500 bytes, expected 50mbit holding 62500']);
   });
 
   it('names a foreign root qdisc', () => {
-    const egress = { ...matching.egress, qdisc: { ...ours('eth0', '1'), kind: 'tbf', handle: '1:' } };
-    expect(findDrift(plan, { ...matching, egress })).toEqual(["egress: root qdisc on eth0 is tbf 1:, not tcqos's htb 7c05:"]);
+    const egress = { ...matching.onInterface, qdisc: { ...ours('eth0', '1'), kind: 'tbf', handle: '1:' } };
+    expect(findDrift(plan, { ...matching, onInterface: egress })).toEqual(["egress: root qdisc on eth0 is tbf 1:, not tcqos's htb 7c05:"]);
   });
 });
