@@ -6,18 +6,20 @@
 import { policyToJson } from '../config/policy-json.ts';
 import type { DerivedPolicy, PolicySource } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
-import type { NetnsSession } from '../netns/session.ts';
+import type { ToolRunner } from '../netns/runner.ts';
+import type { NetnsSession, SessionOptions } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentPlan } from '../plan/tree.ts';
 import { lockPath, withLock } from '../state/lock.ts';
-import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
+import type { AttachmentRecord, AttachmentRef, HostEnd } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord } from './admission.ts';
 import { removeShaping } from './remove.ts';
 import { shapeAttachment } from './shape.ts';
+import { withHostEnd, withSite } from './site.ts';
 
 /** Who the attachment is and its inputs as they will be kept, with the policy derived from them. */
-export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations'> & {
+export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations' | 'host'> & {
   readonly derived: DerivedPolicy;
 };
 
@@ -37,19 +39,25 @@ export function newRecord(attachment: NewAttachment, now = new Date().toISOStrin
     policy: policyToJson(derived.policy),
     sources,
     classIds: assignAttachmentClassIds(derived.policy),
+    ...(attachment.host ? { host: attachment.host } : {}),
     ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
     createdAt: now,
     updatedAt: now,
   };
 }
 
-/** ADD: admit, record, shape; on failure nothing stays (no tc state, no record, no share). */
-export async function attach(registry: Registry, session: NetnsSession, attachment: NewAttachment, log: Logger): Promise<AttachmentPlan> {
-  return withAttachmentLock(registry, session, attachment, async () => {
+/** Where the host end is when no record says (found only when needed: it costs a process). */
+export type UnrecordedHostEnd = () => Promise<HostEnd | undefined>;
+
+/** ADD: admit, record, shape at its site; on failure nothing stays (no tc state, no record, no share). */
+export async function attach(registry: Registry, pod: NetnsSession, attachment: NewAttachment, log: Logger, tools: SessionOptions): Promise<AttachmentPlan> {
+  return withAttachmentLock(registry, pod.path, attachment, pod.runner, async () => {
     const record = newRecord(attachment);
-    await admitAndRecord(registry, record, session.runner);
+    await admitAndRecord(registry, record, pod.runner);
     try {
-      return await shapeAttachment(session, { ifname: attachment.ifname, policy: attachment.derived.policy, classIds: record.classIds }, log);
+      return await withSite(record, pod, tools, ({ session, ifname, site }) =>
+        shapeAttachment(session, { ifname, site, policy: attachment.derived.policy, classIds: record.classIds }, log),
+      );
     } catch (error) {
       registry.remove(record);
       throw error;
@@ -57,28 +65,36 @@ export async function attach(registry: Registry, session: NetnsSession, attachme
   });
 }
 
-/** Runs `work` holding the attachment's lock, waiting for it the way the session runs its tools. */
-export function withAttachmentLock<T>(registry: Registry, session: NetnsSession, ref: AttachmentRef, work: () => Promise<T>): Promise<T> {
-  return withLock(lockPath(registry.stateDir, session.path, ref.ifname), work, { runner: session.runner });
+/** Runs `work` holding the attachment's lock, waiting for it the way the caller runs its tools. */
+export function withAttachmentLock<T>(registry: Registry, netns: string, ref: AttachmentRef, runner: ToolRunner | undefined, work: () => Promise<T>): Promise<T> {
+  return withLock(lockPath(registry.stateDir, netns, ref.ifname), work, { runner });
 }
 
-/** DEL: remove the shaping and the record; true when there was an ifb. */
-export async function detach(registry: Registry, session: NetnsSession, ref: AttachmentRef): Promise<boolean> {
-  return withAttachmentLock(registry, session, ref, async () => {
-    const removedIfb = await removeShaping(session, ref.ifname);
+/**
+ * DEL: remove the shaping at the attachment's site and its record; true when there was an ifb.
+ * Without a readable record, the host end the chain's result names (if any) is cleaned as well.
+ */
+export async function detach(registry: Registry, pod: NetnsSession, ref: AttachmentRef, tools: SessionOptions, hostEnd?: UnrecordedHostEnd): Promise<boolean> {
+  return withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
+    const host = registry.read(ref).record?.host ?? (await hostEnd?.());
+    const removedIfb = await withSite({ ifname: ref.ifname, ...(host ? { host } : {}) }, pod, tools, ({ session, ifname }) => removeShaping(session, ifname));
     registry.remove(ref);
     return removedIfb;
   });
 }
 
 /**
- * DEL when the netns is already gone: only the record, and the lock file of a killed command, can be
- * left. Taken under the lock, which unlinks that file (runtimes before CNI 1.1 never call GC).
+ * DEL when the pod's netns is already gone: its own shaping went with it, and so did the host end
+ * of its veth, but not that host end's ifb, which lives in the node's namespace. Taken under the
+ * attachment's lock, which unlinks the lock file a killed command left (runtimes before CNI 1.1
+ * never call GC).
  */
-export async function forget(registry: Registry, ref: AttachmentRef, netns: string): Promise<void> {
-  if (!netns) {
+export async function forget(registry: Registry, ref: AttachmentRef, netns: string, tools: SessionOptions, hostEnd?: UnrecordedHostEnd): Promise<void> {
+  const work = async () => {
+    const host = registry.read(ref).record?.host ?? (await hostEnd?.());
+    if (host) await withHostEnd(host, tools, ({ session, ifname }) => removeShaping(session, ifname));
     registry.remove(ref);
-    return;
-  }
-  await withLock(lockPath(registry.stateDir, netns, ref.ifname), async () => registry.remove(ref));
+  };
+  if (!netns) await work();
+  else await withAttachmentLock(registry, netns, ref, tools.runner, work);
 }

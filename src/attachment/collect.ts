@@ -5,9 +5,9 @@
 import type { Logger } from '../log.ts';
 import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { removeUnheldLocks } from '../state/lock.ts';
-import type { AttachmentRef } from '../state/record.ts';
+import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
-import { detach } from './attach.ts';
+import { detach, forget } from './attach.ts';
 
 export interface Collected {
   /** Attachments whose shaping was removed (their netns still existed). */
@@ -32,13 +32,13 @@ export async function collectGarbage(
   const unshaped: AttachmentRef[] = [];
   const problems = registry.dropUnreadable();
   for (const problem of problems) log.warn({}, `dropped an unreadable registry record: ${problem}`);
-  const gone = registry.dropGone();
+  const gone = await forgetGone(registry, log, tools);
   registry.dropAbandonedTemps();
   for (const record of valid ? registry.list().records : []) {
     if (record.network !== network || keep.has(`${record.containerId}\0${record.ifname}`)) continue;
     if (!pathExists(record.netns)) continue;
     try {
-      await withNetns(record.netns, tools, (session) => detach(registry, session, record));
+      await withNetns(record.netns, tools, (session) => detach(registry, session, record, tools));
       unshaped.push(record);
     } catch (error) {
       log.warn({ err: error, containerId: record.containerId, ifname: record.ifname }, 'GC could not remove a stale attachment');
@@ -46,4 +46,23 @@ export async function collectGarbage(
   }
   await removeUnheldLocks(registry.stateDir, tools.runner);
   return { unshaped, dropped: problems.length + gone.length };
+}
+
+/**
+ * The attachments whose pod netns is gone (the pod is gone; only its DEL is late or will never
+ * come): their host ends' ifbs, which outlive the pod in the node's namespace, and their records.
+ * Returns the records forgotten.
+ */
+export async function forgetGone(registry: Registry, log: Logger, tools: SessionOptions = {}): Promise<AttachmentRecord[]> {
+  const gone = registry.list().records.filter((record) => !pathExists(record.netns));
+  const forgotten: AttachmentRecord[] = [];
+  for (const record of gone) {
+    try {
+      await forget(registry, record, record.netns, tools);
+      forgotten.push(record);
+    } catch (error) {
+      log.warn({ err: error, containerId: record.containerId, ifname: record.ifname }, 'could not remove what is left of a gone attachment');
+    }
+  }
+  return forgotten;
 }

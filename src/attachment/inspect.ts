@@ -3,7 +3,7 @@ import type { Policy } from '../config/policy.ts';
 import { formatRate } from '../config/units.ts';
 import { observeAttachment, readAttachmentState } from '../netns/observe.ts';
 import type { NetnsSession } from '../netns/session.ts';
-import type { AttachmentClassIds } from '../plan/class-ids.ts';
+import type { ShapeTarget } from './shape.ts';
 import { describeChange, diffAttachment, type AttachmentChange } from '../plan/diff.ts';
 import { planAttachment, type AttachmentPlan } from '../plan/tree.ts';
 import type { AttachmentState } from '../tc/ownership.ts';
@@ -17,19 +17,20 @@ export interface Inspection {
   readonly changes: readonly AttachmentChange[];
 }
 
-/** Reads the attachment and plans `policy` for it (class ids kept), listing the differences. */
-export async function inspectAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): Promise<Inspection> {
+/** Reads the site and plans the target's policy for it (class ids kept), listing the differences. */
+export async function inspectAttachment(session: NetnsSession, target: ShapeTarget): Promise<Inspection> {
+  const { ifname } = target;
   const state = await readAttachmentState(session, ifname);
   const observed = await observeAttachment(session, state);
   if (!observed.iface) throw new InterfaceMissingError(ifname, session.path);
-  const plan = planAttachment(policy, ifname, observed.iface.mtu, classIds);
+  const plan = planAttachment(target.policy, ifname, observed.iface.mtu, target.classIds, target.site);
   return { state, observed, plan, changes: diffAttachment(plan, observed) };
 }
 
-/** CHECK: throws a DriftError naming every difference between the kernel and `policy`. */
-export async function verifyAttachment(session: NetnsSession, ifname: string, policy: Policy, classIds: AttachmentClassIds): Promise<void> {
-  const { plan, changes } = await inspectAttachment(session, ifname, policy, classIds);
-  if (changes.length) throw new DriftError(ifname, changes.map((change) => describeChange(change, plan)));
+/** CHECK: throws a DriftError naming every difference between the kernel and the target's policy. */
+export async function verifyAttachment(session: NetnsSession, target: ShapeTarget): Promise<void> {
+  const { plan, changes } = await inspectAttachment(session, target);
+  if (changes.length) throw new DriftError(target.ifname, changes.map((change) => describeChange(change, plan)));
 }
 
 /** Where a policy goes above its caps (a record edited by hand, or written by a broken tool). */

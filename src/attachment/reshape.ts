@@ -3,16 +3,15 @@
  * becomes one tc batch (plus creating or deleting the ifb when ingress is turned on or off). Flows
  * keep running: no qdisc is re-created, classes keep their queues and counters.
  */
-import type { Policy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { NetnsSession } from '../netns/session.ts';
-import type { AttachmentClassIds } from '../plan/class-ids.ts';
 import { createIfbLines, script } from '../plan/batch.ts';
 import { ifbTree, type AttachmentPlan } from '../plan/tree.ts';
 import { updateLines } from '../plan/update.ts';
 import { foreignIngress } from '../tc/ownership.ts';
 import { ApplyError, ForeignQdiscError } from './errors.ts';
 import { inspectAttachment } from './inspect.ts';
+import type { ShapeTarget } from './shape.ts';
 
 export interface Reshaped {
   readonly plan: AttachmentPlan;
@@ -21,15 +20,9 @@ export interface Reshaped {
 }
 
 /** With `dryRun`, only works out the lines: nothing runs. */
-export async function reshapeAttachment(
-  session: NetnsSession,
-  ifname: string,
-  policy: Policy,
-  classIds: AttachmentClassIds,
-  log: Logger,
-  dryRun = false,
-): Promise<Reshaped> {
-  const { plan, changes, state } = await inspectAttachment(session, ifname, policy, classIds);
+export async function reshapeAttachment(session: NetnsSession, target: ShapeTarget, log: Logger, dryRun = false): Promise<Reshaped> {
+  const { ifname } = target;
+  const { plan, changes, state } = await inspectAttachment(session, target);
   for (const change of changes) {
     if (change.kind === 'tree' && change.change.kind === 'tree-foreign') {
       const qdisc = change.change.qdisc;
@@ -37,7 +30,7 @@ export async function reshapeAttachment(
     }
   }
   const ingress = foreignIngress(state);
-  if (policy.ingress && ingress && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
+  if (ifbTree(plan) && ingress && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
     throw new ForeignQdiscError(ifname, ingress.kind, 'ingress', ingress.handle);
   }
   const lines = updateLines(plan, changes);

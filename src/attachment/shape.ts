@@ -13,14 +13,17 @@ import { linksFromJson, readAttachmentState } from '../netns/observe.ts';
 import type { NetnsSession } from '../netns/session.ts';
 import type { AttachmentClassIds } from '../plan/class-ids.ts';
 import { prepareLines, script, setupLines } from '../plan/batch.ts';
-import { planAttachment, type AttachmentPlan } from '../plan/tree.ts';
+import { directionAtRoot, planAttachment, type AttachmentPlan, type Site } from '../plan/tree.ts';
+import { otherDirection } from '../config/policy.ts';
 import { ifbName } from '../tc/handles.ts';
 import { foreignIngress, foreignRoot, hasAnythingOfOurs, isUntouched } from '../tc/ownership.ts';
 import { ApplyError, ConcurrentChangeError, ForeignQdiscError, InterfaceMissingError } from './errors.ts';
 import { removeState } from './remove.ts';
 
 export interface ShapeTarget {
+  /** The interface the site shapes (the pod's, or the host end of its veth). */
   readonly ifname: string;
+  readonly site: Site;
   readonly policy: Policy;
   readonly classIds: AttachmentClassIds;
 }
@@ -31,7 +34,8 @@ export async function shapeAttachment(session: NetnsSession, target: ShapeTarget
   if (first !== 'occupied') return first;
   // Something is there already: tcqos's own state converges, anyone else's is left alone.
   const state = await readAttachmentState(session, target.ifname);
-  const foreign = (target.policy.egress && foreignRoot(state)) || (target.policy.ingress && foreignIngress(state));
+  const atRoot = directionAtRoot(target.site);
+  const foreign = (target.policy[atRoot] && foreignRoot(state)) || (target.policy[otherDirection(atRoot)] && foreignIngress(state));
   await removeState(session, state);
   if (foreign) throw new ForeignQdiscError(target.ifname, foreign.kind, foreign.root ? 'root' : 'ingress', foreign.handle);
   const second = await applyFresh(session, target, log, false);
@@ -44,26 +48,25 @@ export async function shapeAttachment(session: NetnsSession, target: ShapeTarget
  * but the kernel's default counts; after a cleanup only a clash in tc itself does).
  */
 async function applyFresh(session: NetnsSession, target: ShapeTarget, log: Logger, firstTry: boolean): Promise<AttachmentPlan | 'occupied'> {
-  const { ifname, policy } = target;
-  const ifb = policy.ingress ? ifbName(ifname) : undefined;
-  const prepared = await session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifb)));
-  const listing = parseJsonSequence(prepared.stdout).at(-1);
-  if (listing === undefined) throw new ApplyError('listing the links of the pod netns', prepared);
-  const links = linksFromJson(listing);
+  const { ifname, policy, site } = target;
+  const ifb = ifbName(ifname);
+  const wantsIfb = policy[otherDirection(directionAtRoot(site))] !== undefined;
+  const prepared = await session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(prepareLines(ifname, ifb, wantsIfb)));
+  const links = parseJsonSequence(prepared.stdout).flatMap(linksFromJson);
   session.faults.killAt('after-read');
   const iface = links.find((link) => link.name === ifname);
-  const ifbLink = links.find((link) => link.name === ifbName(ifname));
-  if (ifb !== undefined && ifbLink?.kind !== 'ifb') {
-    throw new ApplyError(ifbLink ? `a ${ifbLink.kind ?? 'non-ifb'} device is named ${ifb}` : 'creating the ifb for ingress shaping', prepared);
+  const ifbLink = links.find((link) => link.name === ifb);
+  if (wantsIfb && ifbLink?.kind !== 'ifb') {
+    throw new ApplyError(ifbLink ? `a ${ifbLink.kind ?? 'non-ifb'} device is named ${ifb}` : `creating the ifb for ${otherDirection(directionAtRoot(site))} shaping`, prepared);
   }
   if (!iface) {
     await rollBack(session, ifname, log);
     throw new InterfaceMissingError(ifname, session.path);
   }
   session.faults.killAt('after-ifb');
-  if (firstTry && !isUntouched(iface, ifbLink, ifb !== undefined)) return 'occupied';
+  if (firstTry && !isUntouched(iface, ifbLink, wantsIfb)) return 'occupied';
 
-  const plan = planAttachment(policy, ifname, iface.mtu, target.classIds);
+  const plan = planAttachment(policy, ifname, iface.mtu, target.classIds, site);
   const tcScript = script(session.faults.intoBatch(setupLines(plan)));
   const installed = await session.run('tc', ['-batch', '-'], tcScript);
   if (installed.exitCode !== 0) {

@@ -1,14 +1,32 @@
 /**
  * Per attachment, direction and class: what is configured and what the kernel counted. Reads only
- * (no lock): the counters of a class being changed are read before or after, never torn.
+ * (no lock), one tc process per attachment (src/netns/counters.ts): the counters of a class being
+ * changed are read before or after, never torn.
+ *
+ * Where each figure comes from. A direction is an HTB qdisc (on the site's interface or its ifb);
+ * each configured class is an HTB leaf class with a tbf queue under it, at the class's ceil.
+ * - class bytes, packets: the HTB class (frames it sent, on the wire, Ethernet header included).
+ * - class backlog: the HTB class (what its leaf queue holds).
+ * - class drops: the leaf queue (tbf). The tbf splits a GSO packet into frames and refuses them one
+ *   by one when its queue is full, so it counts frames, like packets. HTB's own class figure counts
+ *   a packet only when its leaf refused all of it (measured: 1030 there, 4853 frames in the tbf): it
+ *   is the same loss counted coarser, so adding the two counted drops twice.
+ * - class overlimits: the leaf queue's (a frame held back for want of tokens: the class at its ceil)
+ *   plus the HTB class's own (its ceil bucket ran dry); distinct events, each counted once.
+ * - direction bytes, packets, backlog: the HTB qdisc.
+ * - direction drops: its classes' drops as above, plus what the HTB qdisc dropped before any class
+ *   (its drops less those of its classes: a packet aimed at its direct queue, which tcqos keeps at 0).
+ * - direction overlimits: the HTB qdisc's (every HTB class's, the total's included) plus its leaf
+ *   queues'.
  */
 import { DIRECTIONS, type Direction, type DirectionPolicyJson } from '../config/policy.ts';
-import { readAttachmentState, readClasses } from '../netns/observe.ts';
-import { withNetns, type NetnsSession, type SessionOptions } from '../netns/session.ts';
+import { readCounters, type DeviceCounters } from '../netns/counters.ts';
+import { NetnsSession, withSession, type SessionOptions } from '../netns/session.ts';
+import { directionAtRoot } from '../plan/tree.ts';
 import type { AttachmentRecord, PodIdentity } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
-import { classId, ifbName, ROOT_CLASS_MINOR } from '../tc/handles.ts';
-import type { ClassInfo, QdiscInfo, TcCounters } from '../tc/types.ts';
+import { classId, ifbName, QDISC_HANDLE, ROOT_CLASS_MINOR } from '../tc/handles.ts';
+import type { TcCounters } from '../tc/types.ts';
 
 export interface ClassStats extends TcCounters {
   readonly name: string;
@@ -41,42 +59,66 @@ export interface StatsFilter {
   readonly ifname?: string;
 }
 
+/** An attachment whose counters could not be read, and why. */
+export interface UnreadableStats {
+  readonly containerId: string;
+  readonly ifname: string;
+  readonly reason: string;
+}
+
+export interface StatsReading {
+  readonly stats: AttachmentStats[];
+  /** Registered, its netns still there, and still no counters: for a metric and a log line, never silence. */
+  readonly unreadable: UnreadableStats[];
+}
+
 const ZERO: TcCounters = { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 };
 
+/** The stats of every registered attachment matching `filter` whose netns exists; unreadable ones are left out. */
 export async function collectStats(registry: Registry, filter: StatsFilter = {}, tools: SessionOptions = {}): Promise<AttachmentStats[]> {
+  return (await readStats(registry, filter, tools)).stats;
+}
+
+/**
+ * The stats, and the attachments that could not be read. Every attachment is read at once: an
+ * asynchronous runner (the agent's) bounds how many tc processes run together; the synchronous one
+ * runs them one after the other.
+ */
+export async function readStats(registry: Registry, filter: StatsFilter = {}, tools: SessionOptions = {}): Promise<StatsReading> {
   const records = registry
     .list()
     .records.filter((record) => (filter.containerId === undefined || record.containerId === filter.containerId) && (filter.ifname === undefined || record.ifname === filter.ifname))
     .filter((record) => pathExists(record.netns));
-  const stats: AttachmentStats[] = [];
-  for (const record of records) {
-    try {
-      stats.push(await withNetns(record.netns, tools, (session) => attachmentStats(session, record)));
-    } catch {
-      // The pod went away between the listing and the read: it has no counters any more.
-    }
-  }
-  return stats;
+  const read = await Promise.all(
+    records.map(async (record) => {
+      try {
+        return { stats: await withSession(siteSession(record, tools), (session) => attachmentStats(session, record)) };
+      } catch (error) {
+        // The pod went away between the listing and the read: it has no counters any more.
+        if (!pathExists(record.netns)) return {};
+        return { unreadable: { containerId: record.containerId, ifname: record.ifname, reason: error instanceof Error ? error.message : String(error) } };
+      }
+    }),
+  );
+  return { stats: read.flatMap((r) => (r.stats ? [r.stats] : [])), unreadable: read.flatMap((r) => (r.unreadable ? [r.unreadable] : [])) };
+}
+
+/** The namespace the attachment's trees sit in: the pod's, or the node's for a veth pod's host end. */
+function siteSession(record: AttachmentRecord, tools: SessionOptions): NetnsSession {
+  return record.host ? NetnsSession.node(tools, record.host.netns) : NetnsSession.open(record.netns, tools);
 }
 
 async function attachmentStats(session: NetnsSession, record: AttachmentRecord): Promise<AttachmentStats> {
-  const state = await readAttachmentState(session, record.ifname);
+  const site = record.host ? 'host' : 'pod';
+  const ifname = record.host?.interface ?? record.ifname;
+  const deviceOf = (direction: Direction) => (direction === directionAtRoot(site) ? ifname : ifbName(ifname));
+  const shaped = DIRECTIONS.filter((direction) => record.policy[direction]);
+  const counters = await readCounters(session, shaped.map(deviceOf));
   const directions: DirectionStats[] = [];
-  for (const direction of DIRECTIONS) {
-    const policy = record.policy[direction];
-    if (!policy) continue;
-    const device = direction === 'egress' ? record.ifname : ifbName(record.ifname);
-    const root = state.qdiscs.find((q) => q.dev === device && q.root);
-    if (!root) continue;
-    const classes = await readClasses(session, device);
-    directions.push({
-      direction,
-      device,
-      rate: policy.rate,
-      ceil: policy.ceil,
-      ...root.counters,
-      classes: classStats(policy, record.classIds[direction] ?? {}, classes, state.qdiscs.filter((q) => q.dev === device)),
-    });
+  for (const direction of shaped) {
+    const device = counters.get(deviceOf(direction));
+    const stats = device && directionStats(direction, record.policy[direction]!, record.classIds[direction] ?? {}, device);
+    if (stats) directions.push(stats);
   }
   return {
     containerId: record.containerId,
@@ -88,15 +130,45 @@ async function attachmentStats(session: NetnsSession, record: AttachmentRecord):
   };
 }
 
+const add = (a: TcCounters, b: TcCounters): TcCounters => ({
+  bytes: a.bytes + b.bytes,
+  packets: a.packets + b.packets,
+  drops: a.drops + b.drops,
+  overlimits: a.overlimits + b.overlimits,
+  backlogBytes: a.backlogBytes + b.backlogBytes,
+});
+
 /**
- * One entry per configured class. A leaf's drops happen in its queue (the tbf under it), which
- * HTB's class counters leave out: they are added here.
+ * One direction's figures from its device's qdiscs and classes (see the top of this file); undefined
+ * when tcqos's HTB is not at the device's root (being installed or removed right now).
  */
-function classStats(policy: DirectionPolicyJson, ids: Readonly<Record<string, number>>, classes: readonly ClassInfo[], qdiscs: readonly QdiscInfo[]): ClassStats[] {
-  return policy.classes.map((configured) => {
+export function directionStats(direction: Direction, policy: DirectionPolicyJson, ids: Readonly<Record<string, number>>, device: DeviceCounters): DirectionStats | undefined {
+  const root = device.qdiscs.find((q) => q.root && q.handle === QDISC_HANDLE);
+  if (!root) return undefined;
+  /** A leaf class's figures: HTB's bytes, packets and backlog; its queue's drops; both overlimits. */
+  const leafStats = (id: string): TcCounters => {
+    const htb = device.classes.find((c) => c.id === id)?.counters ?? ZERO;
+    const queue = device.qdiscs.find((q) => q.parent === id)?.counters ?? ZERO;
+    return { bytes: htb.bytes, packets: htb.packets, backlogBytes: htb.backlogBytes, drops: queue.drops, overlimits: htb.overlimits + queue.overlimits };
+  };
+  const classes = policy.classes.map((configured): ClassStats => {
     const id = classId(ids[configured.name] ?? ROOT_CLASS_MINOR);
-    const counters = classes.find((c) => c.id === id)?.counters ?? ZERO;
-    const queueDrops = qdiscs.find((q) => q.parent === id)?.counters.drops ?? 0;
-    return { name: configured.name, classId: id, rate: configured.rate, ceil: configured.ceil, ...counters, drops: counters.drops + queueDrops };
+    return { name: configured.name, classId: id, rate: configured.rate, ceil: configured.ceil, ...leafStats(id) };
   });
+  // Every leaf queue of the tree, configured or not, so the total holds whatever the kernel counted.
+  const leaves = device.qdiscs.filter((q) => q.parent !== undefined).map((q) => q.counters);
+  const queued = leaves.reduce(add, ZERO);
+  const classDrops = device.classes.reduce((sum, c) => sum + (c.counters?.drops ?? 0), 0);
+  return {
+    direction,
+    device: device.device,
+    rate: policy.rate,
+    ceil: policy.ceil,
+    bytes: root.counters.bytes,
+    packets: root.counters.packets,
+    backlogBytes: root.counters.backlogBytes,
+    drops: queued.drops + Math.max(0, root.counters.drops - classDrops),
+    overlimits: root.counters.overlimits + queued.overlimits,
+    classes,
+  };
 }

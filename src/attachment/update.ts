@@ -14,6 +14,7 @@ import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord, checkAdmission } from './admission.ts';
+import { withSite } from './site.ts';
 import { withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
 import { reshapeAttachment } from './reshape.ts';
@@ -91,8 +92,8 @@ async function changeAttachment(
   { log, tools = {}, dryRun = false }: ChangeOptions,
 ): Promise<UpdateOutcome> {
   const found = readRecord(registry, ref);
-  return withNetns(found.netns, tools, (session) =>
-    withAttachmentLock(registry, session, ref, async () => {
+  return withNetns(found.netns, tools, (pod) =>
+    withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
       const current = readRecord(registry, ref);
       const inputs = edit(current);
       const derived = await derivePolicy(inputs);
@@ -113,23 +114,26 @@ async function changeAttachment(
         ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
         updatedAt: new Date().toISOString(),
       };
-      if (dryRun) {
-        checkAdmission(registry, recorded);
-        const planned = await reshapeAttachment(session, ref.ifname, derived.policy, classIds, log, true);
-        return { changed: planned.lines.length > 0, previous: current, record: recorded, commands: planned.lines };
-      }
-      await admitAndRecord(registry, recorded, session.runner);
-      try {
-        const reshaped = await reshapeAttachment(session, ref.ifname, derived.policy, classIds, log);
-        return { changed: reshaped.lines.length > 0, previous: current, record: recorded, commands: reshaped.lines };
-      } catch (error) {
-        // Put back what was in force: the record first, then (best effort) the kernel.
-        registry.write(current);
-        await reshapeAttachment(session, ref.ifname, await policyFromJson(current.policy), current.classIds, log).catch((restoreError: unknown) =>
-          log.error({ err: restoreError }, 'restoring the previous shaping after a failed update failed too'),
-        );
-        throw error;
-      }
+      return withSite(current, pod, tools, async ({ session, ifname, site }) => {
+        if (dryRun) {
+          checkAdmission(registry, recorded);
+          const planned = await reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log, true);
+          return { changed: planned.lines.length > 0, previous: current, record: recorded, commands: planned.lines };
+        }
+        await admitAndRecord(registry, recorded, session.runner);
+        try {
+          const reshaped = await reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log);
+          return { changed: reshaped.lines.length > 0, previous: current, record: recorded, commands: reshaped.lines };
+        } catch (error) {
+          // Put back what was in force: the record first, then (best effort) the kernel.
+          registry.write(current);
+          const previous = { ifname, site, policy: await policyFromJson(current.policy), classIds: current.classIds };
+          await reshapeAttachment(session, previous, log).catch((restoreError: unknown) =>
+            log.error({ err: restoreError }, 'restoring the previous shaping after a failed update failed too'),
+          );
+          throw error;
+        }
+      });
     }),
   );
 }

@@ -1,4 +1,5 @@
 /** What a chained plugin needs from the previous plugin's result: the attachment's interface. */
+import { IFNAME_PATTERN } from '../config/names.ts';
 import { CniError, ErrorCode } from './errors.ts';
 
 interface ResultInterface {
@@ -21,4 +22,16 @@ export function requireSandboxInterface(prevResult: unknown, ifname: string): vo
   if (!found) {
     throw new CniError(ErrorCode.invalidConfig, `prevResult has no interface "${ifname}" inside the pod sandbox`);
   }
+}
+
+/**
+ * The interfaces the chain's result lists outside the pod (no sandbox): ptp's host veth, bridge's
+ * bridge and host veth. Only names that could be interface names are returned.
+ */
+export function hostInterfaces(prevResult: unknown): string[] {
+  const interfaces = (prevResult as { interfaces?: unknown } | undefined)?.interfaces;
+  if (!Array.isArray(interfaces)) return [];
+  return (interfaces as Array<ResultInterface | null>).flatMap((candidate) =>
+    typeof candidate === 'object' && candidate !== null && typeof candidate.name === 'string' && IFNAME_PATTERN.test(candidate.name) && !candidate.sandbox ? [candidate.name] : [],
+  );
 }

@@ -4,8 +4,8 @@ import type { CommandContext } from '../cni/skel.ts';
 import { isEmptyPolicy } from '../config/policy.ts';
 import { attach } from '../attachment/attach.ts';
 import { withNetns, type SessionOptions } from '../netns/session.ts';
-import type { ShapingTree } from '../plan/tree.ts';
-import { commandLogger, derive, keptAnnotations, logConfigNotes, podIdentity, policyInputs, registryFor } from './context.ts';
+import { ifbTree, type ShapingTree } from '../plan/tree.ts';
+import { commandLogger, derive, hostEndFor, keptAnnotations, logConfigNotes, podIdentity, policyInputs, registryFor } from './context.ts';
 
 export async function add(context: CommandContext, tools: SessionOptions): Promise<string> {
   const { env } = context;
@@ -21,6 +21,7 @@ export async function add(context: CommandContext, tools: SessionOptions): Promi
   const inputs = policyInputs(context);
   const annotations = keptAnnotations(inputs);
   const pod = podIdentity(context);
+  const host = await hostEndFor(context, derived.settings, tools);
   const plan = await withNetns(env.netns, tools, (session) =>
     attach(
       registryFor(context, derived.settings),
@@ -34,12 +35,14 @@ export async function add(context: CommandContext, tools: SessionOptions): Promi
         config: inputs.config,
         ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
         ...(annotations ? { annotations } : {}),
+        ...(host ? { host } : {}),
         derived,
       },
       log,
+      tools,
     ),
   );
-  log.info({ egress: summary(plan.egress), ingress: summary(plan.ingress), ifb: plan.ingress ? plan.ifb : undefined, sources: derived.sources }, 'shaping installed');
+  log.info({ site: plan.site, interface: plan.ifname, egress: summary(plan.egress), ingress: summary(plan.ingress), ifb: ifbTree(plan) ? plan.ifb : undefined, sources: derived.sources }, 'shaping installed');
   return result;
 }
 

@@ -14,7 +14,8 @@ import type { Policy } from '../config/policy.ts';
 import { withNetns } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentRecord } from '../state/record.ts';
-import { commandLogger, derive, logConfigNotes, registryFor } from './context.ts';
+import { commandLogger, derive, hostEndFor, logConfigNotes, registryFor } from './context.ts';
+import { withSite } from '../attachment/site.ts';
 
 export async function check(context: CommandContext): Promise<void> {
   const { env } = context;
@@ -29,7 +30,11 @@ export async function check(context: CommandContext): Promise<void> {
     if (beyond.length) throw new CniError(ErrorCode.stateDrift, `the policy in force on ${env.ifname} exceeds its caps: ${beyond[0]}`, beyond.join('\n'));
   }
   const classIds = record?.classIds ?? assignAttachmentClassIds(policy);
-  await withNetns(env.netns, {}, async (session) => verifyAttachment(session, env.ifname, policy, classIds));
+  // Without a record (CHECK before any ADD), the site is found as ADD would find it.
+  const host = record ? record.host : await hostEndFor(context, derived.settings, {});
+  await withNetns(env.netns, {}, (pod) =>
+    withSite({ ifname: env.ifname, ...(host ? { host } : {}) }, pod, {}, ({ session, ifname, site }) => verifyAttachment(session, { ifname, site, policy, classIds })),
+  );
 }
 
 /** The configuration's caps, except where the operator replaced them (`tcqos update`). */

@@ -10,7 +10,10 @@ import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 import type { DerivedPolicy, PolicyInputs, Settings } from '../config/policy.ts';
 import { POD_ANNOTATIONS_KEY } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
-import type { PodIdentity } from '../state/record.ts';
+import type { HostEnd, PodIdentity } from '../state/record.ts';
+import { findHostEnd } from '../attachment/site.ts';
+import { hostInterfaces } from '../cni/prev-result.ts';
+import { NetnsSession, ownNetnsIdentity, withSession, type SessionOptions } from '../netns/session.ts';
 import { Registry, stateDirFrom } from '../state/registry.ts';
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -48,7 +51,7 @@ export async function settingsOrDefaults(context: CommandContext, config: Record
   try {
     return (await derivePolicy({ config })).settings;
   } catch (error) {
-    if (error instanceof ConfigError) return { logLevel: 'warn' };
+    if (error instanceof ConfigError) return { hostSide: true, logLevel: 'warn' };
     throw error;
   }
 }
@@ -59,6 +62,23 @@ export function podIdentity(context: CommandContext): PodIdentity | undefined {
   const name = args['K8S_POD_NAME'];
   if (!namespace || !name) return undefined;
   return { namespace, name, ...(args['K8S_POD_UID'] ? { uid: args['K8S_POD_UID'] } : {}) };
+}
+
+/**
+ * The host end of the pod's veth when the chain's result names one in this (the node's) namespace
+ * and the configuration shapes there (hostSide, the default); undefined for a macvlan pod. DEL asks
+ * with `orLeftIfb`: its veth may be gone with the pod's netns, leaving only the ifb to remove.
+ */
+export async function hostEndFor(
+  context: CommandContext,
+  settings: Pick<Settings, 'hostSide'>,
+  tools: SessionOptions,
+  orLeftIfb = false,
+): Promise<HostEnd | undefined> {
+  const candidates = hostInterfaces(context.config['prevResult']);
+  if (!settings.hostSide || !candidates.length) return undefined;
+  const found = await withSession(NetnsSession.node(tools), (node) => findHostEnd(node, candidates, orLeftIfb));
+  return found ? { interface: found, netns: ownNetnsIdentity() } : undefined;
 }
 
 export function registryFor(context: CommandContext, settings: Settings): Registry {

@@ -3,7 +3,7 @@ import type { CommandContext } from '../cni/skel.ts';
 import { detach, forget } from '../attachment/attach.ts';
 import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { pathExists } from '../state/registry.ts';
-import { commandLogger, registryFor, settingsOrDefaults } from './context.ts';
+import { commandLogger, hostEndFor, registryFor, settingsOrDefaults } from './context.ts';
 
 export async function del(context: CommandContext, tools: SessionOptions): Promise<void> {
   const { env } = context;
@@ -11,11 +11,13 @@ export async function del(context: CommandContext, tools: SessionOptions): Promi
   const log = commandLogger(context, settings);
   const registry = registryFor(context, settings);
   const ref = { containerId: env.containerId, ifname: env.ifname };
+  // DEL of an attachment without a readable record: the host end the chain's result names, if any
+  const hostEnd = () => hostEndFor(context, settings, tools, true);
   if (!env.netns || !pathExists(env.netns)) {
-    await forget(registry, ref, env.netns);
+    await forget(registry, ref, env.netns, tools, hostEnd);
     log.info({ netns: env.netns }, 'netns already gone: nothing to remove');
     return;
   }
-  const removedIfb = await withNetns(env.netns, tools, (session) => detach(registry, session, ref));
+  const removedIfb = await withNetns(env.netns, tools, (session) => detach(registry, session, ref, tools, hostEnd));
   log.info({ removedIfb }, 'shaping removed');
 }

@@ -4,6 +4,10 @@ import type { Cidr } from './cidr.ts';
 export type Direction = 'egress' | 'ingress';
 export const DIRECTIONS: readonly Direction[] = ['egress', 'ingress'];
 
+export function otherDirection(direction: Direction): Direction {
+  return direction === 'egress' ? 'ingress' : 'egress';
+}
+
 export type Protocol = 'tcp' | 'udp' | 'sctp' | 'icmp' | 'icmpv6';
 
 /** Name of the class that unshapedSubnets / shapedSubnets send unshaped traffic to. */
@@ -56,6 +60,11 @@ export interface Uplink {
 }
 
 export interface Settings {
+  /**
+   * Shape veth pods on the host end of their veth, in the node's namespace, where the pod cannot
+   * reach (default); false keeps the trees inside the pod netns, as for macvlan.
+   */
+  readonly hostSide: boolean;
   readonly logFile?: string;
   readonly logLevel: string;
   readonly stateDir?: string;

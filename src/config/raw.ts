@@ -45,6 +45,7 @@ export interface RawConfig extends RawBandwidth, RawDirections {
   readonly logFile?: string;
   readonly logLevel?: string;
   readonly stateDir?: string;
+  readonly hostSide?: boolean;
   readonly uplink?: { readonly name: string; readonly capacity: Quantity };
   readonly runtimeConfig?: {
     readonly bandwidth?: RawBandwidth;

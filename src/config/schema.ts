@@ -100,6 +100,7 @@ export const configSchema = {
     logFile: absolutePath,
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     stateDir: absolutePath,
+    hostSide: { type: 'boolean' },
     uplink: {
       type: 'object',
       additionalProperties: false,

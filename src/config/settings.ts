@@ -9,6 +9,7 @@ export function readSettings(config: RawConfig): Settings {
   if (config.logFile) checkNodePath('logFile', config.logFile);
   if (config.stateDir) checkNodePath('stateDir', config.stateDir);
   return {
+    hostSide: config.hostSide ?? true,
     logLevel: config.logLevel ?? (config.logFile ? 'info' : 'warn'),
     ...(config.logFile ? { logFile: config.logFile } : {}),
     ...(config.stateDir ? { stateDir: config.stateDir } : {}),

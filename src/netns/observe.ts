@@ -2,10 +2,12 @@
  * Reading what is installed in a netns: links (ip -j), qdiscs and filters (tc -j), HTB classes
  * with their counters. Knows tc's output formats, nothing about policies.
  */
+import { script, safeWord, showLinkLines } from '../plan/batch.ts';
+import { ifbName } from '../tc/handles.ts';
 import { attachmentState, isOurs, type AttachmentState } from '../tc/ownership.ts';
 import type { ClassInfo, FilterInfo, LinkInfo, ObservedAttachment, ObservedTree, QdiscInfo, TcCounters } from '../tc/types.ts';
 import { parseJson, parseJsonSequence, type JsonValue } from '../text/json.ts';
-import { ToolError, type NetnsSession } from './session.ts';
+import { ToolError, type NetnsSession, type ToolRun } from './session.ts';
 
 type JsonObject = { [key: string]: JsonValue };
 
@@ -19,15 +21,19 @@ function list(value: JsonValue | undefined): JsonValue[] {
   return Array.isArray(value) ? value : [value];
 }
 
-export async function readLinks(session: NetnsSession): Promise<LinkInfo[]> {
-  const run = await session.mustRun('ip', ['-j', '-d', 'link', 'show']);
-  return linksFromJson(parseJson(run.stdout));
+/** The links named (those that exist), from one process. */
+export async function readLinks(session: NetnsSession, devices: readonly string[]): Promise<LinkInfo[]> {
+  const run = await session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(showLinkLines(devices)));
+  return parseJsonSequence(run.stdout).flatMap(linksFromJson);
 }
 
-/** `ip -j -d link show` output (also the last document of an `ip -j -batch` ending with it). */
+/** `ip -j -d link show` output (also what an `ip -j -batch` of `link show` lines prints per line). */
 export function linksFromJson(value: JsonValue): LinkInfo[] {
   return objects(value).map((link) => ({
     name: String(link['ifname']),
+    ifindex: Number(link['ifindex']),
+    linkIndex: typeof link['link_index'] === 'number' ? link['link_index'] : undefined,
+    address: typeof link['address'] === 'string' ? link['address'] : undefined,
     mtu: Number(link['mtu']),
     txqlen: Number(link['txqlen'] ?? 0),
     up: list(link['flags']).includes('UP'),
@@ -42,22 +48,40 @@ export interface QdiscsAndIngress {
   readonly ingressFilters: readonly FilterInfo[];
 }
 
-/** All qdiscs of the netns and the ingress filters of `dev`, from one tc process. */
-export async function readQdiscsAndIngress(session: NetnsSession, dev: string): Promise<QdiscsAndIngress> {
-  // -force: a missing `dev` fails only the second command, whose output is then simply absent.
-  // -s: the counters come at no extra cost, and stats reads them from here.
-  const run = await session.run('tc', ['-s', '-j', '-force', '-batch', '-'], `qdisc show\nfilter show dev ${dev} ingress\n`);
-  const [qdiscs, filters] = parseJsonSequence(run.stdout);
-  if (qdiscs === undefined) throw new ToolError(run);
-  return { qdiscs: qdiscsFromJson(qdiscs), ingressFilters: filters === undefined ? [] : filtersFromJson(filters) };
+/**
+ * The qdiscs of `dev` and `ifb` and the ingress filters of `dev`, from one tc process. Only these
+ * devices are read: in the node's namespace there may be hundreds of others.
+ */
+export async function readQdiscsAndIngress(session: NetnsSession, dev: string, ifb: string): Promise<QdiscsAndIngress> {
+  // -force: a missing device fails only its own line; -s: the counters come at no extra cost.
+  const lines = [`qdisc show dev ${safeWord(dev)}`, `qdisc show dev ${safeWord(ifb)}`, `filter show dev ${safeWord(dev)} ingress`];
+  const run = await session.run('tc', ['-s', '-j', '-force', '-batch', '-'], script(lines));
+  const [devQdiscs, ifbQdiscs, filters] = documentsPerLine(run, lines.length);
+  if (devQdiscs === undefined && ifbQdiscs === undefined && !/Cannot find device/.test(run.stderr)) throw new ToolError(run);
+  return {
+    // `qdisc show dev X` leaves the device out of its entries
+    qdiscs: [...qdiscsFromJson(devQdiscs ?? [], dev), ...qdiscsFromJson(ifbQdiscs ?? [], ifb)],
+    ingressFilters: filters === undefined ? [] : filtersFromJson(filters),
+  };
 }
 
-function qdiscsFromJson(value: JsonValue): QdiscInfo[] {
+/**
+ * What each line of a `-force -batch` printed: one JSON document per line that succeeded, nothing
+ * for a line that failed (tc names it on stderr: "Command failed -:N").
+ */
+export function documentsPerLine(run: ToolRun, count: number): Array<JsonValue | undefined> {
+  const failed = new Set([...run.stderr.matchAll(/Command failed -:(\d+)/g)].map((match) => Number(match[1])));
+  const documents = parseJsonSequence(run.stdout);
+  let next = 0;
+  return Array.from({ length: count }, (_, index) => (failed.has(index + 1) ? undefined : documents[next++]));
+}
+
+function qdiscsFromJson(value: JsonValue, dev: string): QdiscInfo[] {
   return objects(value).map((qdisc) => {
     const options = (qdisc['options'] ?? {}) as JsonObject;
     const defaultMinor = options['default'];
     return {
-      dev: String(qdisc['dev']),
+      dev,
       kind: String(qdisc['kind']),
       handle: String(qdisc['handle']),
       root: qdisc['root'] === true,
@@ -221,15 +245,15 @@ export function printedSize(text: string | undefined): number | undefined {
   return Math.round(Number(found[1]) * unit);
 }
 
-/** One tc process: every device's qdiscs (so which devices exist) and the pod interface's ingress filters. */
+/** One tc process: the interface's and its ifb's qdiscs (so whether they exist) and the interface's ingress filters. */
 export async function readAttachmentState(session: NetnsSession, ifname: string): Promise<AttachmentState> {
-  const { qdiscs, ingressFilters } = await readQdiscsAndIngress(session, ifname);
+  const { qdiscs, ingressFilters } = await readQdiscsAndIngress(session, ifname, ifbName(ifname));
   return attachmentState(ifname, qdiscs, ingressFilters);
 }
 
 /** The whole attachment: links, both trees with their classes (and counters) and filters. */
 export async function observeAttachment(session: NetnsSession, state: AttachmentState): Promise<ObservedAttachment> {
-  const links = await readLinks(session);
+  const links = await readLinks(session, [state.ifname, state.ifb]);
   const tree = async (dev: string, root: QdiscInfo | undefined): Promise<ObservedTree> => {
     const leaves = state.qdiscs.filter((q) => q.dev === dev && q.parent !== undefined);
     if (!root || !isOurs(root)) return { qdisc: root, leaves, classes: [], filters: [] };

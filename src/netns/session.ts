@@ -49,10 +49,18 @@ export class NetnsUnusableError extends Error {
   }
 }
 
+/** This process does not run in the node namespace an attachment's host side was installed in. */
+export class NotTheNodeError extends Error {
+  constructor() {
+    super("this tcqos does not run in the network namespace where the attachment's host side was installed (run it with the node's network: hostNetwork)");
+  }
+}
+
 /** nsenter itself could not enter the namespace (e.g. a namespace file of another type). */
 export class NetnsEnterError extends Error {}
 
 const NSFS_MAGIC = 0x6e736673;
+const NODE_NETNS = '/proc/self/ns/net';
 /** The namespace's fd as the child sees it: the first slot after stdin, stdout and stderr. */
 const CHILD_NETNS_FD = 3;
 /** A FIFO or a tty at CNI_NETNS must not hang the plugin or become its terminal. */
@@ -64,18 +72,44 @@ export interface SessionOptions {
   readonly faults?: Faults;
 }
 
+/** Which network namespace a file names: its device and inode (what `ip netns identify` compares). */
+export interface NetnsIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export function ownNetnsIdentity(): NetnsIdentity {
+  const own = statSync('/proc/self/ns/net');
+  return { dev: own.dev, ino: own.ino };
+}
+
 export class NetnsSession {
   readonly path: string;
   readonly faults: Faults;
   /** How this session's tools run; the locks taken around its work wait the same way. */
   readonly runner: ToolRunner;
+  /** The node's own namespace: tools run in it directly, without nsenter. */
+  readonly isNode: boolean;
   private readonly fd: number;
 
-  private constructor(path: string, fd: number, options: SessionOptions) {
+  private constructor(path: string, fd: number, options: SessionOptions, isNode: boolean) {
     this.path = path;
     this.fd = fd;
     this.faults = options.faults ?? NO_FAULTS;
     this.runner = options.runner ?? syncToolRunner;
+    this.isNode = isNode;
+  }
+
+  /**
+   * The namespace tcqos itself runs in, where the runtime runs plugins: the node's, holding the host
+   * ends of veth pods and the uplink. With `expected` (an attachment's record), it must be that one:
+   * a tcqos started elsewhere (a container without host networking) never touches devices by name
+   * in a namespace that is not theirs.
+   */
+  static node(options: SessionOptions = {}, expected?: NetnsIdentity): NetnsSession {
+    const own = ownNetnsIdentity();
+    if (expected && (expected.dev !== own.dev || expected.ino !== own.ino)) throw new NotTheNodeError();
+    return new NetnsSession(NODE_NETNS, openSync(NODE_NETNS, OPEN_FLAGS), options, true);
   }
 
   /** Opens `path` and checks that it is a network namespace other than the plugin's own. */
@@ -97,7 +131,7 @@ export class NetnsSession {
       closeSync(fd);
       throw error;
     }
-    return new NetnsSession(path, fd, options);
+    return new NetnsSession(path, fd, options, false);
   }
 
   /** Runs the tool; resolves to its output whatever the exit code. */
@@ -156,6 +190,7 @@ export class NetnsSession {
   }
 
   private request(tool: Tool, args: readonly string[], input: string): RunRequest {
+    if (this.isNode) return { file: toolPath(tool), args, input, fds: [] };
     return { file: toolPath('nsenter'), args: [`--net=/proc/self/fd/${CHILD_NETNS_FD}`, '--', toolPath(tool), ...args], input, fds: [this.fd] };
   }
 
@@ -174,7 +209,11 @@ export class NetnsSession {
 
 /** Opens a session, runs `work`, and closes it whatever happens. */
 export async function withNetns<T>(path: string, options: SessionOptions, work: (session: NetnsSession) => Promise<T>): Promise<T> {
-  const session = NetnsSession.open(path, options);
+  return withSession(NetnsSession.open(path, options), work);
+}
+
+/** Runs `work` with `session`, and closes it whatever happens. */
+export async function withSession<T>(session: NetnsSession, work: (session: NetnsSession) => Promise<T>): Promise<T> {
   try {
     return await work(session);
   } finally {

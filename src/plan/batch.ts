@@ -74,12 +74,17 @@ export function treeLines(tree: ShapingTree): string[] {
 }
 
 /**
- * ip -batch lines creating the attachment's ifb, then listing every link (which tells the pod
+ * ip -batch lines creating the site's ifb, then listing the interface and the ifb (which tells the
  * interface's MTU and root qdisc): one process prepares a fresh ADD. The ifb takes any frame the
- * pod interface receives (GRO aggregates included), so its MTU is the largest there is.
+ * interface receives (GRO aggregates included), so its MTU is the largest there is.
  */
-export function prepareLines(ifb: string | undefined): string[] {
-  return [...(ifb === undefined ? [] : createIfbLines(ifb)), 'link show'];
+export function prepareLines(ifname: string, ifb: string, createIfb: boolean): string[] {
+  return [...(createIfb ? createIfbLines(ifb) : []), ...showLinkLines([ifname, ifb])];
+}
+
+/** ip -batch lines listing these links (a missing one, under -force, just prints nothing). */
+export function showLinkLines(devices: readonly string[]): string[] {
+  return devices.map((device) => `link show dev ${safeWord(device)}`);
 }
 
 /** ip -batch lines creating the attachment's ifb, up. */

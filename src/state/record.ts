@@ -1,5 +1,6 @@
 /** One attachment's record in the node's registry: what was asked, what is in force, and who set it. */
 import type { PolicyJson, PolicySource } from '../config/policy.ts';
+import type { NetnsIdentity } from '../netns/session.ts';
 
 export interface AttachmentRef {
   readonly containerId: string;
@@ -16,6 +17,14 @@ export interface UplinkShare {
   readonly name: string;
   /** bit/s */
   readonly capacity: number;
+}
+
+/** The host end of a veth pod, in the node's namespace: where its shaping sits (hostSide). */
+export interface HostEnd {
+  /** The host end's interface name. */
+  readonly interface: string;
+  /** The node namespace it was installed in: only a tcqos running there may touch it again. */
+  readonly netns: NetnsIdentity;
 }
 
 /** name -> HTB minor, per direction: kept for the attachment's life so an edit renumbers nothing. */
@@ -43,6 +52,8 @@ export interface AttachmentRecord {
   /** What set each direction's values. */
   readonly sources: { readonly egress?: PolicySource; readonly ingress?: PolicySource };
   readonly classIds: ClassIds;
+  /** Present when the attachment is shaped on the host end of its veth instead of inside the pod. */
+  readonly host?: HostEnd;
   readonly uplink?: UplinkShare;
   readonly createdAt: string;
   readonly updatedAt: string;

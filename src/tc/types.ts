@@ -5,6 +5,11 @@
 
 export interface LinkInfo {
   readonly name: string;
+  readonly ifindex: number;
+  /** The ifindex of the device's other half: a veth's peer, a macvlan's master (in the namespace `ip` names by link_netnsid). */
+  readonly linkIndex: number | undefined;
+  /** Its MAC address. */
+  readonly address: string | undefined;
   readonly mtu: number;
   readonly txqlen: number;
   readonly up: boolean;

@@ -13,11 +13,11 @@ describe('settings', () => {
 
   it('stateDir and the log settings', async () => {
     const { settings } = await normalizeConfig({ ...base, stateDir: '/run/tcqos-test', logFile: '/var/log/tcqos.log' });
-    expect(settings).toEqual({ stateDir: '/run/tcqos-test', logFile: '/var/log/tcqos.log', logLevel: 'info' });
+    expect(settings).toEqual({ hostSide: true, stateDir: '/run/tcqos-test', logFile: '/var/log/tcqos.log', logLevel: 'info' });
   });
 
   it('none given: warn level to stderr, no state dir, no uplink', async () => {
-    expect((await normalizeConfig(base)).settings).toEqual({ logLevel: 'warn' });
+    expect((await normalizeConfig(base)).settings).toEqual({ hostSide: true, logLevel: 'warn' });
   });
 
   it.each([

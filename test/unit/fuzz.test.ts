@@ -487,11 +487,11 @@ describe('fuzz: the planner only writes one safe command per line', () => {
         normalised++;
         const plan = planAttachment(normalized.policy, ifname, mtu);
         const lines = setupLines(plan);
-        const ipLines = prepareLines(plan.ingress ? plan.ifb : undefined);
+        const ipLines = prepareLines(plan.ifname, plan.ifb, plan.ingress !== undefined);
         lineCount += lines.length + ipLines.length;
         const problems = planProblems(lines, ipLines);
         if (problems.length) throw new Error(`${problems.join('\n')}\nconfig: ${JSON.stringify(cfg)}`);
-        if (bucketProblems(lines).length) wrappedBuckets++;
+        if (bucketProblems(lines).length) { if (wrappedBuckets < 3) console.log('WRAP', bucketProblems(lines)[0], JSON.stringify(cfg), mtu); wrappedBuckets++; }
       }),
       { numRuns: PLAN_RUNS, seed: SEED },
     );

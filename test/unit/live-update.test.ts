@@ -39,7 +39,7 @@ async function egressPlan(egress: object, previous?: Record<string, number>) {
 }
 
 function observedEgress(tree: ShapingTree): ObservedAttachment {
-  const link = { name: 'eth0', mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' };
+  const link = { name: 'eth0', ifindex: 2, linkIndex: undefined, address: undefined, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' };
   const none: ObservedTree = { qdisc: undefined, leaves: [], classes: [], filters: [] };
   return { iface: link, ifb: undefined, onInterface: installed(tree), ingressQdisc: undefined, redirects: [], onIfb: none };
 }

@@ -169,7 +169,7 @@ const findDrift = (planned: AttachmentPlan, observed: ObservedAttachment): strin
 const NO_COUNTERS = { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 };
 
 describe('drift', () => {
-  const link = (name: string) => ({ name, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' });
+  const link = (name: string) => ({ name, ifindex: 2, linkIndex: undefined, address: undefined, mtu: 1500, txqlen: 1000, up: true, kind: undefined, rootQdiscKind: 'htb' });
   const ours = (dev: string, defaultClass: string) => ({ dev, kind: 'htb', handle: '7c05:', root: true, ingress: false, parent: undefined, defaultClass, limit: undefined, rate: undefined, burst: undefined, counters: NO_COUNTERS });
   const asObserved = (tree: NonNullable<typeof plan.egress>) => ({
     qdisc: ours(tree.dev, tree.defaultMinor.toString(16)),
