@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject } from 'vitest';
+import { ifbName } from '../../src/tc/handles.ts';
 import { goodputMbit, type Flow } from '../helpers/iperf.ts';
 import { TCQOS_BINARY } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
@@ -303,4 +304,23 @@ export async function flatClass(netns: string, dev: string): Promise<HtbClass> {
   expect(only!.parent).toBe('7c05:1');
   expect({ rate: only!.rate, ceil: only!.ceil, burst: only!.burst }).toEqual({ rate: total!.rate, ceil: total!.ceil, burst: total!.burst });
   return only!;
+}
+
+/**
+ * Where tcqos shaped an attachment a chain made, and which device carries each direction's HTB:
+ * a ptp (veth) pod on the host end of its veth, in the runner (its egress on the ifb fed from the
+ * host end's ingress, its ingress at the host end's root); a macvlan pod inside its own netns.
+ */
+export interface ShapedSite {
+  readonly netns: string;
+  readonly egress: string;
+  readonly ingress: string;
+  /** The interface whose ingress is redirected to the ifb. */
+  readonly redirectedFrom: string;
+}
+
+export function shapedSite(result: Record<string, unknown>, runner: string, pod: string, ifname = 'eth0'): ShapedSite {
+  const host = ((result['interfaces'] as Array<{ name: string; sandbox?: string }> | undefined) ?? []).find((i) => !i.sandbox && i.name.startsWith('veth'));
+  if (host) return { netns: runner, egress: ifbName(host.name), ingress: host.name, redirectedFrom: host.name };
+  return { netns: pod, egress: ifname, ingress: ifbName(ifname), redirectedFrom: ifname };
 }

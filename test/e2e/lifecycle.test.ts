@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invoke, TEST_STATE_DIR } from '../helpers/plugin.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed } from '../helpers/testbed.ts';
-import { bandwidthArgs, conflist, CRIO_BURST_BITS, Driver, expectNear, flatClass, htbClasses, ingressRedirect, links, netnsPath, rootQdisc, tcqos } from './chain.ts';
+import { ifbName } from '../../src/tc/handles.ts';
+import { bandwidthArgs, conflist, CRIO_BURST_BITS, Driver, expectNear, flatClass, htbClasses, ingressRedirect, links, netnsPath, rootQdisc, shapedSite, tcqos, type ShapedSite } from './chain.ts';
 
 const bed = new Testbed('tqe1', 70);
 /** The runner: holds the macvlan master (parent0, one end of a veth pair) and ptp's host-side veths. */
@@ -83,19 +84,20 @@ function hostInterfaces(result: Record<string, unknown>): string[] {
   return ((result['interfaces'] as ResultInterface[] | undefined) ?? []).filter((i) => !i.sandbox).map((i) => i.name);
 }
 
-async function expectInstalled(pod: string): Promise<void> {
-  expect(await rootQdisc(pod, 'eth0')).toBe('htb:7c05:');
-  const classes = await htbClasses(pod, 'eth0');
+async function expectInstalled(site: ShapedSite): Promise<void> {
+  const { netns } = site;
+  expect(await rootQdisc(netns, site.egress)).toBe('htb:7c05:');
+  const classes = await htbClasses(netns, site.egress);
   expect(classes.map((c) => `${c.id}<${c.parent ?? 'root'} ${c.rate}/${c.ceil}`)).toEqual([
     '7c05:1<root 30000000/30000000',
     '7c05:10<7c05:1 10000000/10000000',
     '7c05:11<7c05:1 20000000/30000000',
   ]);
-  const ifb = await ingressRedirect(pod, 'eth0');
-  expect(ifb, 'eth0 ingress redirects to an ifb').toMatch(/^tcq[0-9a-f]{12}$/);
-  expect(await links(pod)).toContain(`${ifb}:ifb`);
-  expect(await rootQdisc(pod, ifb!)).toBe('htb:7c05:');
-  const ingress = await flatClass(pod, ifb!);
+  const ifb = await ingressRedirect(netns, site.redirectedFrom);
+  expect(ifb, `${site.redirectedFrom} ingress redirects to an ifb`).toMatch(/^tcq[0-9a-f]{12}$/);
+  expect(await links(netns)).toContain(`${ifb}:ifb`);
+  expect(await rootQdisc(netns, ifb!)).toBe('htb:7c05:');
+  const ingress = await flatClass(netns, site.ingress);
   expect(ingress.rate).toBe(15_000_000);
   expectNear(ingress.burst, 50_000, 0.01, 'ingress burst (ingressBurst 400000 bits)');
 }
@@ -112,7 +114,10 @@ describe.each(Object.keys(CHAINS) as ChainKind[])('%s + host-local → tcqos thr
     expect(ips[0]).toMatch(new RegExp(`^198\\.18\\.${CHAINS[kind].octet}\\.\\d+/24$`));
     if (kind === 'macvlan') expect(ips[1]).toMatch(/^2001:2:70::[0-9a-f]+\/64$/);
     expect(driver.allocated(network)).toEqual(ips.map((ip) => ip.split('/')[0]).sort());
-    await expectInstalled(pod);
+    const site = shapedSite(result, runner, pod);
+    // ptp's pod is shaped on the host end of its veth, where it cannot reach: nothing in the pod
+    if (kind === 'ptp') expect(await rootQdisc(pod, 'eth0')).toBe('noqueue:0:');
+    await expectInstalled(site);
 
     const checked = await driver.call('check', list, path, 'eth0', id);
     if (cniVersion < CHECK_FROM) {
@@ -122,17 +127,22 @@ describe.each(Object.keys(CHAINS) as ChainKind[])('%s + host-local → tcqos thr
     } else {
       expect(checked.exitCode, checked.stderr).toBe(0);
       // CHECK reaches tcqos: shaping removed behind its back is reported as drift (tcqos code 104).
-      await must('ip', ['netns', 'exec', pod, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+      const atRoot = kind === 'ptp' ? site.ingress : site.egress;
+      await must('ip', ['netns', 'exec', site.netns, 'tc', 'qdisc', 'del', 'dev', atRoot, 'root']);
       const drifted = await driver.call('check', list, path, 'eth0', id);
       expect(drifted.exitCode).toBe(1);
-      expect(drifted.error, drifted.stderr).toMatchObject({ code: 104, msg: expect.stringContaining('egress: root qdisc on eth0') });
+      const direction = kind === 'ptp' ? 'ingress' : 'egress';
+      expect(drifted.error, drifted.stderr).toMatchObject({ code: 104, msg: expect.stringContaining(`${direction}: root qdisc on ${atRoot}`) });
     }
 
     await driver.must('del', list, path, 'eth0', id);
     expect(await links(pod), 'the pod keeps only lo').toEqual(['lo:']);
     expect(driver.allocated(network), 'host-local released the addresses').toEqual([]);
     expect(driver.cachedResults()).toEqual([]);
-    for (const host of hostInterfaces(result)) expect(await links(runner)).not.toContain(`${host}:veth`);
+    for (const host of hostInterfaces(result)) {
+      expect(await links(runner)).not.toContain(`${host}:veth`);
+      expect(await links(runner), 'the host end\'s ifb is gone').not.toContain(`${ifbName(host)}:ifb`);
+    }
     // DEL is idempotent: a runtime retries it.
     await driver.must('del', list, path, 'eth0', id);
   });
@@ -149,6 +159,8 @@ describe.each(Object.keys(CHAINS) as ChainKind[])('%s + host-local → tcqos thr
     for (const host of hostInterfaces(result)) {
       for (let i = 0; i < 40 && (await links(runner)).includes(`${host}:veth`); i++) await sleep(50);
       expect(await links(runner)).not.toContain(`${host}:veth`);
+      // its ifb lives in the runner, not in the pod: DEL removes it (the reference plugin leaks its bwp ifb)
+      expect(await links(runner)).not.toContain(`${ifbName(host)}:ifb`);
     }
   });
 
@@ -211,17 +223,16 @@ describe('STATUS and GC (CNI 1.1.0), invoking the binary directly', () => {
     }
   });
 
-  it('GC removes a lock left by a killed tcqos and keeps a live one', async () => {
+  it('GC removes a lock file nobody holds (a killed tcqos\'s) and keeps one that is held', async () => {
     const dir = `${TEST_STATE_DIR}/locks`;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const finished = execa('sleep', ['0']);
-    const deadPid = finished.pid!;
-    await finished;
     const stale = `${dir}/tqe1-e2e-stale-${process.pid}.lock`;
     const live = `${dir}/tqe1-e2e-live-${process.pid}.lock`;
-    writeFileSync(stale, String(deadPid));
-    writeFileSync(live, String(process.pid));
+    writeFileSync(stale, '');
+    // a live holder: util-linux flock holds a kernel lock on the file for as long as it runs
+    const holder = execa('flock', ['--exclusive', live, 'sleep', '30'], { reject: false });
     try {
+      for (let i = 0; i < 100 && !existsSync(live); i++) await sleep(20);
       const gc = await invoke(runner, {
         command: 'GC',
         // What a 1.1.0 runtime sends: the plugin config plus the attachments still in use.
@@ -229,9 +240,11 @@ describe('STATUS and GC (CNI 1.1.0), invoking the binary directly', () => {
       });
       expect(gc.exitCode, gc.stdout).toBe(0);
       expect(gc.stdout).toBe('');
-      expect(existsSync(stale), 'stale lock removed').toBe(false);
-      expect(existsSync(live), 'live lock kept').toBe(true);
+      expect(existsSync(stale), 'unheld lock removed').toBe(false);
+      expect(existsSync(live), 'held lock kept').toBe(true);
     } finally {
+      holder.kill('SIGKILL');
+      await holder;
       rmSync(stale, { force: true });
       rmSync(live, { force: true });
     }

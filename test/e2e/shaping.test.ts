@@ -22,7 +22,9 @@ import {
   links,
   macvlanPeer,
   netnsPath,
+  shapedSite,
   tcqos,
+  type ShapedSite,
 } from './chain.ts';
 
 const bed = new Testbed('tqe2', 72);
@@ -101,12 +103,13 @@ describe('ptp + host-local → tcqos (cniVersion 0.4.0) with the bandwidth capab
   const runtime = bandwidthArgs(20_000_000, 30_000_000, CONTAINERD_BURST_BITS);
   let pod: string;
   let list: string;
+  let site: ShapedSite;
   const id = 'tqe2-ctr-cap';
 
   beforeAll(async () => {
     pod = await bed.netns('cap');
     list = driver.write('cap', conflist('0.4.0', 'tqe2-cap', [driver.ptp(73), tcqos(settings, true)]));
-    await driver.must('add', list, netnsPath(pod), 'eth0', id, runtime);
+    site = shapedSite((await driver.must('add', list, netnsPath(pod), 'eth0', id, runtime)).result!, runner, pod);
   });
 
   afterAll(async () => {
@@ -114,13 +117,15 @@ describe('ptp + host-local → tcqos (cniVersion 0.4.0) with the bandwidth capab
   });
 
   it('installs the lower rate per direction and clamps containerd\'s 512 MiB burst to 50 ms at the rate', async () => {
-    const egress = await flatClass(pod, 'eth0');
+    // a ptp pod is shaped on the host end of its veth, in the runner
+    expect(site.netns).toBe(runner);
+    const egress = await flatClass(site.netns, site.egress);
     expect(egress.rate).toBe(30_000_000);
     expect(egress.ceil).toBe(30_000_000);
     // 50 ms at 30 Mbit/s = 187 500 bytes (above the 64 KiB floor).
     expectNear(egress.burst, 187_500, 0.01, 'egress burst from the runtime');
-    const ifb = await ingressRedirect(pod, 'eth0');
-    const ingress = await flatClass(pod, ifb!);
+    expect(await ingressRedirect(site.netns, site.redirectedFrom)).toBe(site.egress);
+    const ingress = await flatClass(site.netns, site.ingress);
     expect(ingress.rate).toBe(15_000_000);
     expectNear(ingress.burst, 37_500, 0.01, 'static ingress burst (300 000 bits)');
   });

@@ -20,6 +20,8 @@ import {
   macvlanPeer,
   netnsPath,
   rootQdisc,
+  shapedSite,
+  type ShapedSite,
   tcqos,
 } from './chain.ts';
 
@@ -30,6 +32,8 @@ let peer: string;
 let pod: string;
 let eth0List: string;
 let net1List: string;
+/** Where eth0 (ptp) is shaped: the host end of its veth, in the runner. */
+let eth0Site: ShapedSite;
 const ID = 'tqe3-ctr-pod';
 const ETH0_GATEWAY = '198.18.74.1';
 const NET1_PEER = '198.18.75.250';
@@ -51,7 +55,7 @@ beforeAll(async () => {
   );
   // No static limits: net1 is shaped only when the runtime passes bandwidth args for it.
   net1List = driver.write('secondary', conflist('1.0.0', 'tqe3-secondary', [driver.macvlan('parent0', 75), tcqos({}, true)]));
-  await driver.must('add', eth0List, netnsPath(pod), 'eth0', ID);
+  eth0Site = shapedSite((await driver.must('add', eth0List, netnsPath(pod), 'eth0', ID)).result!, runner, pod);
   await driver.must('add', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
 });
 
@@ -65,21 +69,21 @@ afterAll(async () => {
 });
 
 describe('a pod with eth0 (ptp, static limits) and net1 (macvlan, runtime limits)', () => {
-  it('each attachment has its own HTB and its own ifb, with its own policy', async () => {
-    const eth0Ifb = await ingressRedirect(pod, 'eth0');
+  it('each attachment has its own HTB and its own ifb, with its own policy: eth0 (ptp) on the host end of its veth, net1 (macvlan) in the pod', async () => {
+    const eth0Ifb = await ingressRedirect(runner, eth0Site.redirectedFrom);
     const net1Ifb = await ingressRedirect(pod, 'net1');
-    expect(eth0Ifb).toMatch(/^tcq[0-9a-f]{12}$/);
+    expect(eth0Ifb).toBe(eth0Site.egress);
     expect(net1Ifb).toMatch(/^tcq[0-9a-f]{12}$/);
-    expect(net1Ifb).not.toBe(eth0Ifb);
-    expect(await links(pod)).toEqual(['eth0:veth', `${eth0Ifb}:ifb`, 'lo:', 'net1:macvlan', `${net1Ifb}:ifb`].sort());
-    for (const [dev, rate] of [['eth0', 20e6], [eth0Ifb!, 20e6], ['net1', 10e6], [net1Ifb!, 10e6]] as const) {
-      expect(await rootQdisc(pod, dev)).toBe('htb:7c05:');
-      expect((await flatClass(pod, dev)).rate, dev).toBe(rate);
+    expect(await links(pod)).toEqual(['eth0:veth', 'lo:', 'net1:macvlan', `${net1Ifb}:ifb`].sort());
+    expect(await links(runner)).toContain(`${eth0Ifb}:ifb`);
+    for (const [netns, dev, rate] of [[runner, eth0Site.egress, 20e6], [runner, eth0Site.ingress, 20e6], [pod, 'net1', 10e6], [pod, net1Ifb!, 10e6]] as const) {
+      expect(await rootQdisc(netns, dev)).toBe('htb:7c05:');
+      expect((await flatClass(netns, dev)).rate, dev).toBe(rate);
     }
     // net1's 10 MB runtime burst is clamped to 64 KiB (50 ms at 10 Mbit/s is less than that).
     expect((await htbClasses(pod, 'net1'))[0]!.burst).toBe(64 * 1024);
     expect((await htbClasses(pod, net1Ifb!))[0]!.burst).toBe(64 * 1024);
-    expectNear((await htbClasses(pod, 'eth0'))[0]!.burst, 100_000, 0.01, 'eth0 burst (800 000 bits)');
+    expectNear((await htbClasses(runner, eth0Site.egress))[0]!.burst, 100_000, 0.01, 'eth0 burst (800 000 bits)');
   });
 
   it('CHECK passes for both networks', async () => {
@@ -102,15 +106,15 @@ describe('a pod with eth0 (ptp, static limits) and net1 (macvlan, runtime limits
   }
 
   it('DEL of net1 leaves eth0 shaped; DEL of eth0 leaves an empty pod', async () => {
-    const eth0Ifb = await ingressRedirect(pod, 'eth0');
     await driver.must('del', net1List, netnsPath(pod), 'net1', ID, NET1_RUNTIME);
-    expect(await links(pod)).toEqual(['eth0:veth', `${eth0Ifb}:ifb`, 'lo:'].sort());
+    expect(await links(pod)).toEqual(['eth0:veth', 'lo:'].sort());
     expect(driver.allocated('tqe3-secondary')).toEqual([]);
     await driver.must('check', eth0List, netnsPath(pod), 'eth0', ID);
-    expect((await htbClasses(pod, 'eth0'))[0]!.rate).toBe(20e6);
+    expect((await htbClasses(runner, eth0Site.egress))[0]!.rate).toBe(20e6);
 
     await driver.must('del', eth0List, netnsPath(pod), 'eth0', ID);
     expect(await links(pod)).toEqual(['lo:']);
+    expect(await links(runner)).not.toContain(`${eth0Site.egress}:ifb`);
     expect(driver.allocated('tqe3-cluster')).toEqual([]);
     expect(driver.cachedResults()).toEqual([]);
   });
