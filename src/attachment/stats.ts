@@ -18,14 +18,16 @@
  *   (its drops less those of its classes: a packet aimed at its direct queue, which tcqos keeps at 0).
  * - direction overlimits: the HTB qdisc's (every HTB class's, the total's included) plus its leaf
  *   queues'.
+ * Each adds what the queues and classes an update replaced had counted (src/attachment/carry.ts), so
+ * no figure goes down while the attachment lives.
  */
 import { DIRECTIONS, type Direction, type DirectionPolicyJson } from '../config/policy.ts';
 import { readCounters, type DeviceCounters } from '../netns/counters.ts';
+import { deviceOf, withCarried, type CarriedDirection } from './carry.ts';
 import { NetnsSession, withSession, type SessionOptions } from '../netns/session.ts';
-import { directionAtRoot } from '../plan/tree.ts';
 import type { AttachmentRecord, PodIdentity } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
-import { classId, ifbName, QDISC_HANDLE, ROOT_CLASS_MINOR } from '../tc/handles.ts';
+import { classId, QDISC_HANDLE, ROOT_CLASS_MINOR } from '../tc/handles.ts';
 import type { TcCounters } from '../tc/types.ts';
 
 export interface ClassStats extends TcCounters {
@@ -109,15 +111,13 @@ function siteSession(record: AttachmentRecord, tools: SessionOptions): NetnsSess
 }
 
 async function attachmentStats(session: NetnsSession, record: AttachmentRecord): Promise<AttachmentStats> {
-  const site = record.host ? 'host' : 'pod';
-  const ifname = record.host?.interface ?? record.ifname;
-  const deviceOf = (direction: Direction) => (direction === directionAtRoot(site) ? ifname : ifbName(ifname));
+  const devices = deviceOf(record.host ? 'host' : 'pod', record.host?.interface ?? record.ifname);
   const shaped = DIRECTIONS.filter((direction) => record.policy[direction]);
-  const counters = await readCounters(session, shaped.map(deviceOf));
+  const counters = await readCounters(session, shaped.map(devices));
   const directions: DirectionStats[] = [];
   for (const direction of shaped) {
-    const device = counters.get(deviceOf(direction));
-    const stats = device && directionStats(direction, record.policy[direction]!, record.classIds[direction] ?? {}, device);
+    const device = counters.get(devices(direction));
+    const stats = device && directionStats(direction, record.policy[direction]!, record.classIds[direction] ?? {}, device, record.counters?.[direction]);
     if (stats) directions.push(stats);
   }
   return {
@@ -139,10 +139,17 @@ const add = (a: TcCounters, b: TcCounters): TcCounters => ({
 });
 
 /**
- * One direction's figures from its device's qdiscs and classes (see the top of this file); undefined
- * when tcqos's HTB is not at the device's root (being installed or removed right now).
+ * One direction's figures from its device's qdiscs and classes (see the top of this file), with what
+ * replaced queues and classes had counted (`carried`); undefined when tcqos's HTB is not at the
+ * device's root (being installed or removed right now).
  */
-export function directionStats(direction: Direction, policy: DirectionPolicyJson, ids: Readonly<Record<string, number>>, device: DeviceCounters): DirectionStats | undefined {
+export function directionStats(
+  direction: Direction,
+  policy: DirectionPolicyJson,
+  ids: Readonly<Record<string, number>>,
+  device: DeviceCounters,
+  carried?: CarriedDirection,
+): DirectionStats | undefined {
   const root = device.qdiscs.find((q) => q.root && q.handle === QDISC_HANDLE);
   if (!root) return undefined;
   /** A leaf class's figures: HTB's bytes, packets and backlog; its queue's drops; both overlimits. */
@@ -153,7 +160,7 @@ export function directionStats(direction: Direction, policy: DirectionPolicyJson
   };
   const classes = policy.classes.map((configured): ClassStats => {
     const id = classId(ids[configured.name] ?? ROOT_CLASS_MINOR);
-    return { name: configured.name, classId: id, rate: configured.rate, ceil: configured.ceil, ...leafStats(id) };
+    return withCarried({ name: configured.name, classId: id, rate: configured.rate, ceil: configured.ceil, ...leafStats(id) }, carried?.classes[configured.name]);
   });
   // Every leaf queue of the tree, configured or not, so the total holds whatever the kernel counted.
   const leaves = device.qdiscs.filter((q) => q.parent !== undefined).map((q) => q.counters);
@@ -167,8 +174,8 @@ export function directionStats(direction: Direction, policy: DirectionPolicyJson
     bytes: root.counters.bytes,
     packets: root.counters.packets,
     backlogBytes: root.counters.backlogBytes,
-    drops: queued.drops + Math.max(0, root.counters.drops - classDrops),
-    overlimits: root.counters.overlimits + queued.overlimits,
+    drops: queued.drops + Math.max(0, root.counters.drops - classDrops) + (carried?.drops ?? 0),
+    overlimits: root.counters.overlimits + queued.overlimits + (carried?.overlimits ?? 0),
     classes,
   };
 }

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { directionStats } from '../../src/attachment/stats.ts';
+import { carryAcross } from '../../src/attachment/carry.ts';
 import { countersFromBatch, countersScript } from '../../src/netns/counters.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`fixtures/tc-counters/${name}`, import.meta.url), 'utf8');
@@ -110,5 +111,60 @@ describe('directionStats', () => {
   it('has no figures for a device whose root is not tcqos HTB', () => {
     const device = { device: 'eth0', qdiscs: [{ kind: 'noqueue', handle: '0:', root: true, parent: undefined, counters: { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 } }], classes: [] };
     expect(directionStats('egress', { rate: 1, ceil: 1, classes: [] } as never, {}, device)).toBeUndefined();
+  });
+});
+
+describe('carryAcross: what replaced queues and classes had counted stays in the figures', () => {
+  const counters = (bytes: number, drops = 0, overlimits = 0) => ({ bytes, packets: Math.ceil(bytes / 100), drops, overlimits, backlogBytes: 0 });
+  const qdisc = (handle: string, parent: string | undefined, c: ReturnType<typeof counters>) => ({ kind: parent ? 'tbf' : 'htb', handle, root: !parent, parent, counters: c });
+  const htbClass = (id: string, c: ReturnType<typeof counters>) => ({ id, parent: '7c05:1', prio: 0, quantum: undefined, rate: undefined, ceil: undefined, burst: undefined, cburst: undefined, counters: c });
+  const policy = (...names: string[]) => ({ egress: { rate: 1, ceil: 1, classes: names.map((name) => ({ name, rate: 1, ceil: 1 })) } }) as never;
+  const previous = { policy: policy('db', 'old'), classIds: { egress: { db: 0x10, old: 0x11 } } };
+  const next = { policy: policy('db'), classIds: { egress: { db: 0x10 } } };
+  const before = new Map([
+    ['eth0', {
+      device: 'eth0',
+      qdiscs: [qdisc('7c05:', undefined, counters(1000, 30, 7)), qdisc('7c10:', '7c05:10', counters(900, 40, 50)), qdisc('7c11:', '7c05:11', counters(100, 25, 5))],
+      classes: [htbClass('7c05:10', counters(900, 10, 2)), htbClass('7c05:11', counters(100, 20, 1))],
+    }],
+  ]);
+  // db's queue replaced (its counts start again), "old" removed with its queue.
+  const after = new Map([
+    ['eth0', {
+      device: 'eth0',
+      qdiscs: [qdisc('7c05:', undefined, counters(1005, 30, 7)), qdisc('7c10:', '7c05:10', counters(5))],
+      classes: [htbClass('7c05:10', counters(905, 10, 2))],
+    }],
+  ]);
+  const devices = () => 'eth0';
+
+  it('carries the replaced queue into its class, and every lost count into the direction', () => {
+    const carried = carryAcross(undefined, previous, next, devices, before, after);
+    expect(carried).toEqual({ egress: { drops: 40 + (25 - 20), overlimits: 50 + 5, classes: { db: { bytes: 0, packets: 0, drops: 40, overlimits: 50 } } } });
+    const was = directionStats('egress', previous.policy['egress'], previous.classIds.egress, before.get('eth0')!)!;
+    const now = directionStats('egress', next.policy['egress'], next.classIds.egress, after.get('eth0')!, carried!.egress)!;
+    expect(now.drops).toBe(was.drops);
+    expect(now.overlimits).toBe(was.overlimits);
+    expect(now.classes[0]).toMatchObject({ name: 'db', drops: 40, overlimits: 52, bytes: 905 });
+    expect(was.classes[0]).toMatchObject({ name: 'db', drops: 40, overlimits: 52, bytes: 900 });
+  });
+
+  it('adds to what an earlier update carried, and carries nothing when nothing was replaced', () => {
+    const earlier = { egress: { drops: 3, overlimits: 4, classes: { db: { bytes: 1, packets: 1, drops: 3, overlimits: 4 } } } };
+    const carried = carryAcross(earlier, previous, next, devices, before, after);
+    expect(carried?.egress?.classes['db']).toEqual({ bytes: 1, packets: 1, drops: 43, overlimits: 54 });
+    expect(carryAcross(undefined, next, next, devices, after, after)).toBeUndefined();
+  });
+
+  it('carries a class re-created under another parent whole, its HTB drops leaving the direction once', () => {
+    const moved = new Map([['eth0', { ...after.get('eth0')!, classes: [htbClass('7c05:10', counters(3))], qdiscs: [qdisc('7c05:', undefined, counters(1005, 30, 7)), qdisc('7c10:', '7c05:10', counters(3))] }]]);
+    const carried = carryAcross(undefined, { ...previous, policy: policy('db'), classIds: { egress: { db: 0x10 } } }, next, devices, new Map([['eth0', { ...before.get('eth0')!, classes: [before.get('eth0')!.classes[0]!], qdiscs: before.get('eth0')!.qdiscs.slice(0, 2) }]]), moved);
+    expect(carried?.egress).toEqual({ drops: 40 - 10, overlimits: 50, classes: { db: { bytes: 900, packets: 9, drops: 40, overlimits: 52 } } });
+  });
+
+  it('starts again with a direction whose tree was re-created or turned off', () => {
+    const recreated = new Map([['eth0', { ...after.get('eth0')!, qdiscs: [qdisc('7c05:', undefined, counters(5)), qdisc('7c10:', '7c05:10', counters(5))] }]]);
+    expect(carryAcross(undefined, previous, next, devices, before, recreated)).toBeUndefined();
+    expect(carryAcross({ egress: { drops: 1, overlimits: 1, classes: {} } }, previous, { policy: {} as never, classIds: {} }, devices, before, after)).toBeUndefined();
   });
 });
