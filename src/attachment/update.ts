@@ -15,6 +15,7 @@ import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord, checkAdmission } from './admission.ts';
 import { withSite } from './site.ts';
+import { keepingCounts } from './carry.ts';
 import { withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
 import { reshapeAttachment } from './reshape.ts';
@@ -122,8 +123,15 @@ async function changeAttachment(
         }
         await admitAndRecord(registry, recorded, session.runner);
         try {
-          const reshaped = await reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log);
-          return { changed: reshaped.lines.length > 0, previous: current, record: recorded, commands: reshaped.lines };
+          const target = { ifname, site, policy: derived.policy, classIds };
+          const { result: reshaped, counters } = await keepingCounts(session, target, current, recorded, log, () => reshapeAttachment(session, target, log));
+          let final = recorded;
+          if (counters !== recorded.counters) {
+            const { counters: _replaced, ...rest } = recorded;
+            final = counters ? { ...rest, counters } : rest;
+            registry.write(final);
+          }
+          return { changed: reshaped.lines.length > 0, previous: current, record: final, commands: reshaped.lines };
         } catch (error) {
           // Put back what was in force: the record first, then (best effort) the kernel.
           registry.write(current);

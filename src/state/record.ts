@@ -1,6 +1,7 @@
 /** One attachment's record in the node's registry: what was asked, what is in force, and who set it. */
 import type { PolicyJson, PolicySource } from '../config/policy.ts';
 import type { NetnsIdentity } from '../netns/session.ts';
+import type { CarriedCounters } from '../attachment/carry.ts';
 
 export interface AttachmentRef {
   readonly containerId: string;
@@ -55,6 +56,8 @@ export interface AttachmentRecord {
   /** Present when the attachment is shaped on the host end of its veth instead of inside the pod. */
   readonly host?: HostEnd;
   readonly uplink?: UplinkShare;
+  /** What queues and classes an update replaced had counted, added to the kernel's figures (stats). */
+  readonly counters?: CarriedCounters;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
