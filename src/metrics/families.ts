@@ -61,15 +61,15 @@ const MEASURES: readonly Measure[] = [
   {
     suffix: 'drops_total', type: 'counter', value: (m) => m.drops,
     help: {
-      class: 'Packets the HTB class dropped because its queue was full.',
-      direction: 'Packets dropped in this direction of the attachment because a queue was full, all classes together.',
+      class: "Frames the class's leaf queue (tbf) refused because it was full, each frame of a GSO packet counted; with those of queues a live update replaced.",
+      direction: 'Frames dropped in this direction of the attachment: its classes\' drops, plus packets the HTB qdisc dropped before any class took them.',
     },
   },
   {
     suffix: 'overlimits_total', type: 'counter', value: (m) => m.overlimits,
     help: {
-      class: 'Times the HTB class had a packet to send while over its rate (HTB overlimits): it is at its limit, which alone is not loss.',
-      direction: 'Times this direction of the attachment had a packet to send while over its limit (HTB overlimits), all classes together.',
+      class: 'Times the class held a frame back at its ceiling (its leaf queue short of tokens, or its HTB ceil bucket empty): at its limit, which alone is not loss.',
+      direction: "Times this direction held a frame back: its classes' overlimits, plus the HTB qdisc's for its total (the direction's own rate reached).",
     },
   },
   {
