@@ -16,7 +16,7 @@ const SOURCES = fileURLToPath(new URL('../tools/', import.meta.url));
 const OUTPUT = fileURLToPath(new URL('../../build/test-tools/', import.meta.url));
 const CFLAGS = ['-O2', '-Wall', '-Wextra', '-Werror'];
 
-export type ToolName = 'flood' | 'cgexec';
+export type ToolName = 'flood' | 'cgexec' | 'bpfstat';
 
 /**
  * The tool's executable, compiled if this version of its source has not been yet. The name carries
