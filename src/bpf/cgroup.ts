@@ -7,12 +7,13 @@
  *
  * The cgroup's id is its directory's inode number (on 64-bit kernels the kernfs node id, which is
  * what bpf_skb_cgroup_id() and bpf_skb_ancestor_cgroup_id() return), and its level is its depth
- * below the cgroup2 root (the root is 0), counted from the root of the whole hierarchy: a cgroup2
- * mount of a subtree (mountinfo's root field) adds its own depth. Inside a cgroup namespace the
- * mount's root reads "/" whatever its real depth: tcqos must see the host's cgroup namespace, as a
- * CNI plugin started by the runtime does.
+ * below the root of the whole hierarchy (the root is 0). Only a mount showing that root gives the
+ * level: inside a cgroup namespace, or through a bind mount of a subtree, the directory mounted looks
+ * like a root but is not. The real root is told apart by what it lacks: every other cgroup has a
+ * `cgroup.type` file (Linux 4.14 on). A DaemonSet pod with a private cgroup namespace therefore needs
+ * the host's /sys/fs/cgroup mounted (hostPath); a CNI plugin started by the runtime sees it anyway.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface PodCgroup {
@@ -20,15 +21,8 @@ export interface PodCgroup {
   readonly path: string;
   /** The cgroup id (the directory's inode number). */
   readonly id: bigint;
-  /** Depth below the cgroup2 root. */
+  /** Depth below the hierarchy's root. */
   readonly level: number;
-}
-
-export interface Cgroup2Mount {
-  /** Where the cgroup2 filesystem is mounted (/sys/fs/cgroup on cgroup2-only nodes). */
-  readonly mountPoint: string;
-  /** Depth, below the hierarchy's root, of the directory mounted there (0 for a whole-hierarchy mount). */
-  readonly rootDepth: number;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal (\040...). */
@@ -36,21 +30,38 @@ function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 }
 
-function depth(path: string): number {
-  return path.split('/').filter((part) => part !== '').length;
-}
-
-/** The cgroup2 mount in a /proc/self/mountinfo text, a whole-hierarchy mount preferred; undefined without one. */
-export function cgroup2Mount(mountinfo: string): Cgroup2Mount | undefined {
-  const mounts: Cgroup2Mount[] = [];
+/** Where cgroup2 filesystems are mounted, in a /proc/self/mountinfo text. */
+export function cgroup2MountPoints(mountinfo: string): string[] {
+  const points: string[] = [];
   for (const line of mountinfo.split('\n')) {
     // id parent major:minor root mountpoint options [optional fields...] - fstype source superoptions
     const fields = line.split(' ');
     const separator = fields.indexOf('-');
-    if (separator < 6 || fields[separator + 1] !== 'cgroup2') continue;
-    mounts.push({ mountPoint: unescape(fields[4]!), rootDepth: depth(unescape(fields[3]!)) });
+    if (separator >= 6 && fields[separator + 1] === 'cgroup2') points.push(unescape(fields[4]!));
   }
-  return mounts.find((mount) => mount.rootDepth === 0) ?? mounts[0];
+  return points;
+}
+
+/**
+ * The mount point showing the cgroup2 hierarchy's root (/sys/fs/cgroup on cgroup2-only nodes,
+ * /sys/fs/cgroup/unified on hybrid ones); undefined when cgroup2 is not mounted (also under
+ * `ip netns exec`, which mounts a fresh /sys). Throws when it is mounted only as subtrees: no level
+ * could be trusted.
+ */
+export function cgroup2Root(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
+  const points = cgroup2MountPoints(mountinfo);
+  const root = points.find((point) => existsSync(join(point, 'cgroup.procs')) && !existsSync(join(point, 'cgroup.type')));
+  if (root === undefined && points.length > 0) {
+    throw new Error(
+      `cgroup2 is mounted only as a subtree here (${points.join(', ')}: a cgroup namespace or a bind mount); ` +
+        "a pod cgroup's level below the hierarchy's root cannot be known: mount the host's /sys/fs/cgroup",
+    );
+  }
+  return root;
+}
+
+function depth(path: string): number {
+  return path.split('/').filter((part) => part !== '').length;
 }
 
 /**
@@ -115,13 +126,13 @@ export interface FindOptions {
  */
 export function findPodCgroup(uid: string, options: FindOptions = {}): PodCgroup | undefined {
   const candidates = podCgroupCandidates(uid, options.cgroupRoot);
-  const mount = cgroup2Mount(options.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8'));
-  if (!mount) return undefined;
+  const mount = cgroup2Root(options.mountinfo);
+  if (mount === undefined) return undefined;
   const found: PodCgroup[] = [];
   for (const relative of candidates) {
-    const path = join(mount.mountPoint, relative);
+    const path = join(mount, relative);
     const stat = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    if (stat?.isDirectory()) found.push({ path, id: stat.ino, level: mount.rootDepth + depth(relative) });
+    if (stat?.isDirectory()) found.push({ path, id: stat.ino, level: depth(relative) });
   }
   if (found.length > 1) throw new Error(`pod ${uid} has more than one cgroup: ${found.map((cgroup) => cgroup.path).join(', ')}`);
   return found[0];

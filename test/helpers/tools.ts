@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { cgroup2Mount } from '../../src/bpf/cgroup.ts';
+import { cgroup2Root } from '../../src/bpf/cgroup.ts';
 import { must, run } from './run.ts';
 
 const SOURCES = fileURLToPath(new URL('../tools/', import.meta.url));
@@ -105,9 +105,9 @@ export async function received(netns: string, ifname: string, work: () => Promis
 
 /** The cgroup2 mount point of this machine (/sys/fs/cgroup/unified here, /sys/fs/cgroup on cgroup2-only nodes). */
 export function cgroup2MountPoint(): string {
-  const mount = cgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8'));
-  if (!mount || mount.rootDepth !== 0) throw new Error('no cgroup2 hierarchy mounted here');
-  return mount.mountPoint;
+  const root = cgroup2Root();
+  if (root === undefined) throw new Error('no cgroup2 hierarchy mounted here');
+  return root;
 }
 
 /** Empties a cgroup tree (kills what is left in it) and removes its directories, deepest first. */

@@ -4,11 +4,11 @@
  * determinism, and where kubelet puts a pod's cgroup.
  */
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cgroup2Mount, findPodCgroup, isPodUid, podCgroupCandidates } from '../../src/bpf/cgroup.ts';
+import { cgroup2MountPoints, cgroup2Root, findPodCgroup, isPodUid, podCgroupCandidates } from '../../src/bpf/cgroup.ts';
 import { CLASSIFIER_NAME, CLASSIFIER_SECTION, classifierObject, kernelTags, MAX_RULES, uplinkClassifier, type CgroupRule } from '../../src/bpf/classifier.ts';
 import { assemble, call, encode, exit, ja, jeqReg, label, ldImm64, mov32Imm, mov64Imm, mov64Reg, stxW, type Insn } from '../../src/bpf/insn.ts';
 
@@ -216,20 +216,16 @@ describe('classifierObject (ELF64 relocatable, EM_BPF)', () => {
 describe('pod cgroups', () => {
   const uid = '0b7f3c2e-9a41-4d6b-8f1e-2c3d4e5f6a7b';
 
-  it('reads the cgroup2 mount from mountinfo: hybrid, cgroup2-only, escaped, a subtree, none', () => {
+  it('reads cgroup2 mount points from mountinfo: hybrid, cgroup2-only, escaped, none', () => {
     const hybrid = [
       '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
       '35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
       '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
     ].join('\n');
-    expect(cgroup2Mount(hybrid)).toEqual({ mountPoint: '/sys/fs/cgroup/unified', rootDepth: 0 });
-    expect(cgroup2Mount('30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate')).toEqual({ mountPoint: '/sys/fs/cgroup', rootDepth: 0 });
-    expect(cgroup2Mount('30 23 0:26 / /mnt/my\\040cgroups rw - cgroup2 none rw')).toEqual({ mountPoint: '/mnt/my cgroups', rootDepth: 0 });
-    // A whole-hierarchy mount wins over a bind mount of a subtree; a subtree alone adds its depth.
-    const subtree = '50 23 0:26 /kube/pods /run/pods rw - cgroup2 cgroup2 rw';
-    expect(cgroup2Mount(subtree)).toEqual({ mountPoint: '/run/pods', rootDepth: 2 });
-    expect(cgroup2Mount(`${subtree}\n30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw`)).toEqual({ mountPoint: '/sys/fs/cgroup', rootDepth: 0 });
-    expect(cgroup2Mount(hybrid.split('\n').slice(0, 2).join('\n'))).toBeUndefined();
+    expect(cgroup2MountPoints(hybrid)).toEqual(['/sys/fs/cgroup/unified']);
+    expect(cgroup2MountPoints('30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate')).toEqual(['/sys/fs/cgroup']);
+    expect(cgroup2MountPoints('30 23 0:26 / /mnt/my\\040cgroups rw - cgroup2 none rw')).toEqual(['/mnt/my cgroups']);
+    expect(cgroup2MountPoints(hybrid.split('\n').slice(0, 2).join('\n'))).toEqual([]);
   });
 
   it('lists kubelet\'s places for a pod: both drivers, three QoS classes, under the cgroup root', () => {
@@ -258,23 +254,34 @@ describe('pod cgroups', () => {
     for (const bad of ['/a/../b', '/./x', '/a b', '/a\nb']) expect(() => podCgroupCandidates(uid, bad), bad).toThrow(/cgroup root/);
   });
 
-  describe('findPodCgroup on a directory tree standing for the hierarchy', () => {
-    const mount = mkdtempSync(join(tmpdir(), 'tcqos-cgroup-'));
-    const mountinfo = (root: string) => `41 31 0:38 ${root} ${mount} rw,relatime - cgroup2 cgroup2 rw`;
-    afterAll(() => rmSync(mount, { recursive: true, force: true }));
-
-    it('finds the pod\'s directory: its inode as the id, its depth (plus the mount\'s) as the level', () => {
-      const path = join(mount, 'kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`);
+  describe('findPodCgroup on directory trees standing for the hierarchy', () => {
+    const base = mkdtempSync(join(tmpdir(), 'tcqos-cgroup-'));
+    /** A cgroup directory: every one has cgroup.procs, all but the hierarchy's root have cgroup.type. */
+    const cgroupDir = (path: string, root = false) => {
       mkdirSync(path, { recursive: true });
-      expect(findPodCgroup(uid, { mountinfo: mountinfo('/') })).toEqual({ path, id: statSync(path, { bigint: true }).ino, level: 3 });
-      expect(findPodCgroup(uid, { mountinfo: mountinfo('/nested/deeper') })?.level).toBe(5);
-      expect(findPodCgroup('11111111-2222-3333-4444-555555555555', { mountinfo: mountinfo('/') })).toBeUndefined();
+      writeFileSync(join(path, 'cgroup.procs'), '');
+      if (!root) writeFileSync(join(path, 'cgroup.type'), 'domain\n');
+      return path;
+    };
+    const line = (point: string) => `41 31 0:38 / ${point} rw,relatime - cgroup2 cgroup2 rw`;
+    const hierarchy = cgroupDir(join(base, 'hierarchy'), true);
+    const subtree = cgroupDir(join(base, 'subtree'));
+    afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+    it('finds the pod\'s directory below the hierarchy\'s root: its inode as the id, its depth as the level', () => {
+      const path = cgroupDir(join(hierarchy, 'kubepods.slice', 'kubepods-besteffort.slice', `kubepods-besteffort-pod${uid.replaceAll('-', '_')}.slice`));
+      // The subtree's mount (a cgroup namespace's root, a bind mount) is passed over for the real root.
+      const mountinfo = `${line(subtree)}\n${line(hierarchy)}`;
+      expect(cgroup2Root(mountinfo)).toBe(hierarchy);
+      expect(findPodCgroup(uid, { mountinfo })).toEqual({ path, id: statSync(path, { bigint: true }).ino, level: 3 });
+      expect(findPodCgroup('11111111-2222-3333-4444-555555555555', { mountinfo })).toBeUndefined();
       expect(findPodCgroup(uid, { mountinfo: '' })).toBeUndefined();
     });
 
-    it('refuses a pod found in two places', () => {
-      mkdirSync(join(mount, 'kubepods', `pod${uid}`), { recursive: true });
-      expect(() => findPodCgroup(uid, { mountinfo: mountinfo('/') })).toThrow(/more than one cgroup/);
+    it('refuses a hierarchy seen only as a subtree, and a pod found in two places', () => {
+      expect(() => findPodCgroup(uid, { mountinfo: line(subtree) })).toThrow(/only as a subtree/);
+      cgroupDir(join(hierarchy, 'kubepods', `pod${uid}`));
+      expect(() => findPodCgroup(uid, { mountinfo: line(hierarchy) })).toThrow(/more than one cgroup/);
     });
   });
 });
