@@ -5,14 +5,16 @@
  * CAP_NET_RAW; the class byte counters say where their packets went.
  */
 import { randomUUID } from 'node:crypto';
+import { execa } from 'execa';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifierObject, CLASSIFIER_SECTION, kernelTags, type CgroupRule } from '../../src/bpf/classifier.ts';
 import { findPodCgroup, type PodCgroup } from '../../src/bpf/cgroup.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
-import { flood, TestCgroups, type FloodReport } from '../helpers/tools.ts';
+import { flood, TestCgroups, tool, type FloodReport } from '../helpers/tools.ts';
 import { TEST_STATE_DIR } from '../helpers/plugin.ts';
 
 const bed = new Testbed('tqbpf', 90);
@@ -163,6 +165,23 @@ describe('the generated uplink classifier', () => {
     expectAllIn('no pod', await classesOf(() => flood(pod.netns, 1, udp(outside.ipv4), { cgroup: elsewhere })), '1:30');
   });
 
+  it('puts a TCP flow\'s packets into the pod\'s class, both ways (data, and the ACKs its socket sends from softirq)', async () => {
+    await load(podRules());
+    for (const reverse of [false, true]) {
+      const server = execa('ip', ['netns', 'exec', outside.netns, 'iperf3', '-s', '-1', '-p', '5990'], { reject: false, timeout: 20_000 });
+      await sleep(300);
+      const before = await classPackets();
+      await must(await tool('cgexec'), [containerB, 'ip', 'netns', 'exec', pod.netns, 'iperf3', '-c', outside.ipv4, '-p', '5990', '-t', '1', ...(reverse ? ['-R'] : [])]);
+      await server;
+      const after = await classPackets();
+      const into = (id: string) => after.get(id)! - (before.get(id) ?? 0);
+      console.info(`TCP ${reverse ? 'to' : 'from'} pod B: ${into('1:20')} packets in 1:20, ${into('1:30')} in 1:30`);
+      expect(into('1:20')).toBeGreaterThan(1000);
+      expect(into('1:10')).toBe(0);
+      expect(into('1:30')).toBeLessThan(10);
+    }
+  });
+
   it('a cgroup id is its directory\'s inode number: a rule naming the sender\'s own cgroup (bpf_skb_cgroup_id\'s) matches', async () => {
     // At the socket's own depth the ancestor is the socket's cgroup itself: what bpf_skb_cgroup_id() reports.
     const own = { level: podA.level + 1, cgroupId: statSync(containerA, { bigint: true }).ino, classid: CLASS_B };
@@ -189,6 +208,21 @@ describe('the generated uplink classifier', () => {
       flood(pod.netns, 1, ['packet', '--dev', 'eth0', '--dst-mac', outsideMac, '--dst-ip', outside.ipv6, '--src-ip', bed.v6(0x66), ...forged], { cgroup: containerB })), '1:20');
     expectAllIn('pod B, ethertype 0x88b5', await classesOf(() =>
       flood(pod.netns, 1, ['packet', '--dev', 'eth0', '--dst-mac', outsideMac, '--ethertype', '0x88b5', ...forged], { cgroup: containerB })), '1:20');
+  });
+
+  it('packets without a socket reach the default class: forwarded by the pod, even from a sender in the pod\'s cgroup', async () => {
+    // A namespace routed through the pod (a pod with CAP_NET_ADMIN can build this inside its own
+    // netns): IP receive orphans the packet, so the master sees no socket and no cgroup.
+    const behind = await bed.netns('behind');
+    await must('ip', ['-n', pod.netns, 'link', 'add', 'name', 'fwd0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', behind]);
+    await must('ip', ['-n', pod.netns, 'addr', 'add', '198.18.93.1/24', 'dev', 'fwd0']);
+    await must('ip', ['-n', pod.netns, 'link', 'set', 'fwd0', 'up']);
+    await must('ip', ['netns', 'exec', pod.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await must('ip', ['-n', behind, 'addr', 'add', '198.18.93.2/24', 'dev', 'eth0']);
+    await must('ip', ['-n', behind, 'link', 'set', 'eth0', 'up']);
+    await must('ip', ['-n', behind, 'route', 'add', 'default', 'via', '198.18.93.1']);
+    await load(podRules());
+    expectAllIn('forwarded by pod A', await classesOf(() => flood(behind, 1, udp(outside.ipv4), { cgroup: containerA })), '1:30');
   });
 
   it('with no rules, the program only resets priorities: everything goes to the default class', async () => {
