@@ -14,7 +14,7 @@ import { classifierObject, CLASSIFIER_SECTION, kernelTags, type CgroupRule } fro
 import { findPodCgroup, type PodCgroup } from '../../src/bpf/cgroup.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
-import { flood, TestCgroups, tool, type FloodReport } from '../helpers/tools.ts';
+import { flood, received, TestCgroups, tool, type FloodReport } from '../helpers/tools.ts';
 import { TEST_STATE_DIR } from '../helpers/plugin.ts';
 
 const bed = new Testbed('tqbpf', 90);
@@ -208,6 +208,33 @@ describe('the generated uplink classifier', () => {
       flood(pod.netns, 1, ['packet', '--dev', 'eth0', '--dst-mac', outsideMac, '--dst-ip', outside.ipv6, '--src-ip', bed.v6(0x66), ...forged], { cgroup: containerB })), '1:20');
     expectAllIn('pod B, ethertype 0x88b5', await classesOf(() =>
       flood(pod.netns, 1, ['packet', '--dev', 'eth0', '--dst-mac', outsideMac, '--ethertype', '0x88b5', ...forged], { cgroup: containerB })), '1:20');
+  });
+
+  it('a pod\'s class capped at 10 Mbit/s on the master holds every flood of the pod to the cap, bypass and forged frames included', async () => {
+    await load(podRules());
+    const cap = 10;
+    const setClassA = (rate: string) =>
+      must('tc', ['-n', node, 'class', 'change', 'dev', MASTER, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', rate, 'ceil', rate, 'quantum', '1514']);
+    await setClassA(`${cap}mbit`);
+    // A short leaf queue: what is still queued when a flood ends drains in milliseconds, not seconds.
+    await must('tc', ['-n', node, 'qdisc', 'add', 'dev', MASTER, 'parent', '1:10', 'handle', '110:', 'pfifo', 'limit', '10']);
+    try {
+      const attacks: Array<[string, string[]]> = [
+        ['UDP, priority = HTB handle', udp(outside.ipv4, '--priority', String(HTB_HANDLE))],
+        ['bypass, forged MAC and IPv4 source', ['packet', '--dev', 'eth0', '--dst-mac', outsideMac, '--dst-ip', outside.ipv4, '--src-ip', '198.18.90.66', '--src-mac', '02:00:00:00:66:66', '--bypass']],
+        ['bypass, ethertype 0x88b5', ['packet', '--dev', 'eth0', '--dst-mac', outsideMac, '--ethertype', '0x88b5', '--bypass']],
+      ];
+      for (const [name, args] of attacks) {
+        const got = await received(outside.netns, outside.ifname, () => flood(pod.netns, 2, args, { cgroup: containerA }));
+        console.info(`pod A capped at ${cap} Mbit/s on the master, ${name}: sent ${got.sent.mbit} Mbit/s, received ${got.mbit.toFixed(2)} Mbit/s`);
+        // A raw socket waits for its queued frames (its send buffer is full): it sends what the class lets through.
+        expect(got.mbit, name).toBeLessThanOrEqual(cap * 1.05);
+        expect(got.mbit, name).toBeGreaterThan(cap * 0.8);
+      }
+    } finally {
+      await must('tc', ['-n', node, 'qdisc', 'del', 'dev', MASTER, 'parent', '1:10', 'handle', '110:']);
+      await setClassA('10gbit');
+    }
   });
 
   it('packets without a socket reach the default class: forwarded by the pod, even from a sender in the pod\'s cgroup', async () => {
