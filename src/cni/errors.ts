@@ -1,4 +1,5 @@
 /** CNI errors: a code from the spec's table (or tcqos's own, 100+), a one-line message, details. */
+import { oneLine } from '../config/quote.ts';
 
 export const ErrorCode = {
   incompatibleVersion: 1,
@@ -25,8 +26,9 @@ export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 export class CniError extends Error {
   readonly code: ErrorCodeValue;
   readonly details: string | undefined;
+  /** `msg` becomes one printable line (whatever input it repeats); `details` may span lines. */
   constructor(code: ErrorCodeValue, msg: string, details?: string) {
-    super(msg);
+    super(oneLine(msg));
     this.code = code;
     this.details = details;
   }

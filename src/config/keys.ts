@@ -7,6 +7,8 @@
  * runtimeConfig.bandwidth are renamed silently: containerd and CRI-O always send the Go field names
  * ("IngressRate", ...), which nobody can change.
  */
+import { quote } from './quote.ts';
+
 const REFERENCE_KEYS = ['ingressRate', 'ingressBurst', 'egressRate', 'egressBurst', 'unshapedSubnets', 'shapedSubnets'];
 const TOP_LEVEL_KEYS = [...REFERENCE_KEYS, 'runtimeConfig'];
 const RUNTIME_KEYS = ['bandwidth'];
@@ -41,7 +43,7 @@ export function canonicalRuntimeKeys(bandwidth: Record<string, unknown>): Record
 
 /** The network configuration with the reference's key spellings; a warning for each the admin wrote. */
 export function canonicalKeys(config: Record<string, unknown>, warnings: string[]): Record<string, unknown> {
-  const warn = (where: string) => (from: string, to: string) => warnings.push(`config key ${JSON.stringify(where + from)} read as "${where}${to}"`);
+  const warn = (where: string) => (from: string, to: string) => warnings.push(`config key ${quote(where + from)} read as "${where}${to}"`);
   const top = rename(config, TOP_LEVEL_KEYS, warn(''));
   if (isObject(top['runtimeConfig'])) {
     const runtime = rename(top['runtimeConfig'], RUNTIME_KEYS, warn('runtimeConfig.'));

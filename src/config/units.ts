@@ -6,6 +6,7 @@
  * converted at the boundary. tc's own `kbps`/`mbps` mean BYTES per second and `kb`/`mb` mean
  * kibibytes, so those spellings are refused with a hint instead of guessed at.
  */
+import { quote } from './quote.ts';
 
 export const LIMITS = {
   /** Lowest rate HTB can shape usefully (one 1514-byte frame per ~1.5 s). */
@@ -21,11 +22,25 @@ export const LIMITS = {
   maxClassesPerDirection: 64,
   maxPeersPerClass: 256,
   maxPortsPerClass: 32,
+  /**
+   * u32 filters one direction may ask for (peers x ports, after peers are merged): every packet
+   * walks the list until one matches, so it bounds both the ADD (measured at the limit: see
+   * docs/security.md) and the softirq cost of each packet. The schema's own bounds (64 classes of
+   * 256 peers and 32 ports) would allow 524,288.
+   */
+  maxFiltersPerDirection: 4096,
+  /** A pod annotation tcqos reads is refused above this size, before it is parsed (Kubernetes allows 256 KiB for all of them). */
+  maxAnnotationBytes: 64 * 1024,
   maxClassNameLength: 32,
   maxPriority: 7,
 } as const;
 
 export class UnitError extends Error {}
+
+/** A value the user wrote, as a message repeats it: numbers as they are, strings quoted. */
+function said(value: number | string): string {
+  return typeof value === 'number' ? String(value) : quote(value);
+}
 
 const RATE_UNITS: Record<string, number> = {
   '': 1,
@@ -64,7 +79,7 @@ const QUANTITY = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$/;
 
 function splitQuantity(text: string): { amount: number; unit: string } {
   const found = QUANTITY.exec(text);
-  if (!found) throw new UnitError(`${JSON.stringify(text)} is not a number with an optional unit`);
+  if (!found) throw new UnitError(`${quote(text)} is not a number with an optional unit`);
   return { amount: Number(found[1]), unit: (found[2] ?? '').toLowerCase() };
 }
 
@@ -77,22 +92,22 @@ export function parseRate(value: number | string): number {
     const { amount, unit } = splitQuantity(value);
     if (unit.endsWith('bps')) {
       throw new UnitError(
-        `${JSON.stringify(value)}: in tc "${unit}" means BYTES per second; write the rate in bits, e.g. "${amount * 8}${unit.slice(0, -3)}bit"`,
+        `${quote(value)}: in tc "${unit}" means BYTES per second; write the rate in bits, e.g. "${amount * 8}${unit.slice(0, -3)}bit"`,
       );
     }
     const scale = RATE_UNITS[unit];
     if (scale === undefined) {
-      throw new UnitError(`${JSON.stringify(value)}: unknown rate unit ${JSON.stringify(unit)} (use bit, kbit, mbit, gbit, or K, M, G like Kubernetes)`);
+      throw new UnitError(`${quote(value)}: unknown rate unit ${quote(unit)} (use bit, kbit, mbit, gbit, or K, M, G like Kubernetes)`);
     }
     bits = amount * scale;
   }
-  if (!Number.isFinite(bits)) throw new UnitError(`${String(value)} is not a finite rate`);
+  if (!Number.isFinite(bits)) throw new UnitError(`${said(value)} is not a finite rate`);
   bits = Math.round(bits);
   if (bits < LIMITS.minRateBitsPerSecond) {
-    throw new UnitError(`${String(value)} is below the lowest shapeable rate (${LIMITS.minRateBitsPerSecond} bit/s)`);
+    throw new UnitError(`${said(value)} is below the lowest shapeable rate (${LIMITS.minRateBitsPerSecond} bit/s)`);
   }
   if (bits > LIMITS.maxRateBitsPerSecond) {
-    throw new UnitError(`${String(value)} is above the highest rate accepted (${formatRate(LIMITS.maxRateBitsPerSecond)})`);
+    throw new UnitError(`${said(value)} is above the highest rate accepted (${formatRate(LIMITS.maxRateBitsPerSecond)})`);
   }
   return bits;
 }
@@ -112,13 +127,13 @@ export function parseSize(value: number | string): number {
       const hint = ['k', 'kb', 'm', 'mb', 'g', 'gb'].includes(unit)
         ? ` (tc reads "${unit}" as ${unit[0] === 'k' ? 'kibi' : unit[0] === 'm' ? 'mebi' : 'gibi'}bytes: write "${amount}${unit[0]!.toUpperCase()}iB" for bytes or "${amount}${unit[0]}bit" for bits)`
         : ' (use bit, kbit, mbit for bits or b, KiB, MiB for bytes)';
-      throw new UnitError(`${JSON.stringify(value)}: unknown size unit ${JSON.stringify(unit)}${hint}`);
+      throw new UnitError(`${quote(value)}: unknown size unit ${quote(unit)}${hint}`);
     }
     bytes = amount * scale;
   }
-  if (!Number.isFinite(bytes) || bytes <= 0) throw new UnitError(`${String(value)} is not a positive size`);
+  if (!Number.isFinite(bytes) || bytes <= 0) throw new UnitError(`${said(value)} is not a positive size`);
   bytes = Math.ceil(bytes);
-  if (bytes > LIMITS.maxBurstBytes) throw new UnitError(`${String(value)}: a burst cannot be more than 4GB`);
+  if (bytes > LIMITS.maxBurstBytes) throw new UnitError(`${said(value)}: a burst cannot be more than 4GB`);
   return bytes;
 }
 
