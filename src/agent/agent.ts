@@ -1,79 +1,61 @@
 /**
- * The node agent, assembled: the pods of this node are listed and watched into a small cache;
- * each pod whose shaping annotations changed is queued for the reconciler; every pod is queued
- * again each resync period (cheap: nothing is applied unchanged); records of vanished namespaces
- * are dropped on start and periodically; /metrics and /healthz are served throughout.
+ * The node agent, assembled as a controller: an informer lists and watches the node's pods into a
+ * cache and puts the key of each pod that came, went or changed on a rate-limited queue; once the
+ * cache is synced, a few workers take keys and converge each pod's attachments on the desired state
+ * read from the cache (the kernel compared with the policy, only the difference applied); a failed
+ * pod comes back after its own exponential back-off; every resync period every pod is queued again,
+ * which heals drift. Records of vanished namespaces are dropped on start and periodically. /metrics
+ * serves counters read in the background and /healthz the watch's state, throughout.
  */
+import { readFileSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
+import { OperatorError } from '../cli/errors.ts';
+import { renderStats } from '../metrics/prometheus.ts';
 import type { Logger } from '../log.ts';
-import { registerAttachmentMetrics } from '../metrics/prometheus.ts';
+import { AttachmentIndex } from './attachments.ts';
+import { ApiServerAuthorizer } from './auth.ts';
+import { Controller } from './controller.ts';
 import type { AgentDeps } from './deps.ts';
 import { podEvents } from './events.ts';
-import type { PodApi } from './kube.ts';
+import { Informer } from './informer.ts';
+import type { KubeApi } from './kube.ts';
 import { AgentMetrics } from './metrics.ts';
-import { fingerprint, podKey, type PodView } from './pods.ts';
-import { KeyedQueue } from './queue.ts';
-import { Reconciler } from './reconcile.ts';
+import { podKey, type PodView } from './pods.ts';
+import { PodReconciler } from './reconcile.ts';
 import { serve, type Health } from './server.ts';
 import type { AgentSettings } from './settings.ts';
-import { PodWatch } from './watch.ts';
+import { StatsSnapshot } from './snapshot.ts';
+import { selfSignedCertificate, type ServingCertificate } from './tls.ts';
+import { ItemExponentialFailureRateLimiter, RateLimitingQueue } from './workqueue.ts';
 
 export interface RunningAgent {
   readonly address: AddressInfo;
+  readonly scheme: 'http' | 'https';
+  /** The serving certificate (PEM) when over HTTPS. */
+  readonly certificate: string | undefined;
   health(): Health;
-  /** Resolves when no pod is queued or being reconciled. */
+  /** Resolves when no pod is queued or being converged (pods waiting out a back-off do not count). */
   idle(): Promise<void>;
-  /** Stops watching, finishes the pod being reconciled, closes the server. */
+  /** Stops watching, finishes the pods being converged, closes the server. */
   stop(): Promise<void>;
 }
 
-export async function startAgent(settings: AgentSettings, api: PodApi, deps: AgentDeps, log: Logger): Promise<RunningAgent> {
+export async function startAgent(settings: AgentSettings, api: KubeApi, deps: AgentDeps, log: Logger): Promise<RunningAgent> {
   const registry = new Registry();
   const metrics = new AgentMetrics(registry);
-  registerAttachmentMetrics(registry, () => deps.collectStats());
-  const reconciler = new Reconciler(deps, podEvents(api, settings.node, metrics, log), metrics, log);
-
-  const pods = new Map<string, PodView>();
-  const queue = new KeyedQueue(
-    async (key) => {
-      const pod = pods.get(key);
-      if (pod) await reconciler.reconcile(pod);
-    },
-    (key, error) => log.error({ pod: key, error: String(error) }, 'reconciling the pod failed'),
-  );
-  const forget = (pod: PodView) => {
-    pods.delete(podKey(pod));
-    reconciler.forget(pod);
-  };
-  /** A pod seen for the first time, or whose shaping annotations (or identity) changed. */
-  const upsert = (pod: PodView) => {
-    const key = podKey(pod);
-    const known = pods.get(key);
-    pods.set(key, pod);
-    if (!known || known.uid !== pod.uid || fingerprint(known.annotations) !== fingerprint(pod.annotations)) queue.add(key);
-  };
-  const watch = new PodWatch(
-    api,
-    settings,
-    {
-      replace(list) {
-        const listed = new Set(list.map(podKey));
-        for (const pod of [...pods.values()]) if (!listed.has(podKey(pod))) forget(pod);
-        for (const pod of list) upsert(pod);
-      },
-      upsert,
-      remove: forget,
-    },
-    metrics,
-    log,
-  );
+  const server = { server: api.server, source: api.source };
+  const pods = new Informer<PodView>(api.pods, server, settings, podKey, metrics, log);
+  const queue = new RateLimitingQueue(new ItemExponentialFailureRateLimiter(settings.retryBackoff.initialSeconds * 1000, settings.retryBackoff.maxSeconds * 1000));
+  pods.onChange((key) => queue.add(key));
+  const reconciler = new PodReconciler(pods, new AttachmentIndex(() => deps.listAttachments()), deps, podEvents(api, settings.node, metrics, log), metrics, log);
+  const controller = new Controller(queue, (key) => reconciler.reconcile(key), metrics, log);
+  const snapshot = new StatsSnapshot(() => deps.readStats(), renderStats, settings.metricsRefreshSeconds, metrics, log);
 
   const dropGone = () => {
     try {
-      const dropped = deps.dropGone();
-      reconciler.forgetAttachments(dropped);
-      for (const record of dropped) {
+      for (const record of deps.dropGone()) {
         log.info({ containerId: record.containerId, ifname: record.ifname, pod: record.pod }, 'dropped the record of an attachment whose netns is gone');
       }
     } catch (error) {
@@ -84,19 +66,36 @@ export async function startAgent(settings: AgentSettings, api: PodApi, deps: Age
   dropGone();
 
   const health = (): Health => {
-    switch (watch.state) {
+    switch (pods.state) {
       case 'watching':
-        return { ok: true, detail: `watching the pods of node ${settings.node}` };
+        return { ok: true, detail: `watching ${api.pods.what}` };
       case 'starting':
-        return { ok: false, detail: `not watching yet: listing the pods of node ${settings.node} from ${api.server}` };
+        return { ok: false, detail: `not watching yet: listing ${api.pods.what} from ${api.server}` };
       case 'retrying':
-        return { ok: false, detail: `the watch on the pods of node ${settings.node} failed; retrying (${api.server})` };
+        return { ok: false, detail: `the watch on ${api.pods.what} failed; retrying (${api.server})` };
     }
   };
+  const tls = settings.metricsAuth === 'kubernetes' ? servingCertificate(settings) : undefined;
+  const authorizer = settings.metricsAuth === 'kubernetes' ? new ApiServerAuthorizer(api, log) : undefined;
   // listen first: an address in use fails the start instead of leaving an agent nobody can probe
-  const server = await serve(settings.listen, registry, health, log);
-  log.info({ address: server.address.address, port: server.address.port, server: api.server }, 'tcqos agent started');
-  watch.start();
+  const endpoint = await serve(
+    settings.listen,
+    tls,
+    {
+      health,
+      metrics: async () => `${await registry.metrics()}${snapshot.text}`,
+      metricsContentType: registry.contentType,
+      ...(authorizer ? { authorize: (authorization, path) => authorizer.decide(authorization, path) } : {}),
+    },
+    log,
+  );
+  log.info(
+    { address: endpoint.address.address, port: endpoint.address.port, scheme: endpoint.scheme, metricsAuth: settings.metricsAuth, server: api.server, credentials: api.source, workers: settings.workers },
+    'tcqos agent started',
+  );
+  pods.start();
+  snapshot.start();
+  const started = controller.run(settings.workers, pods.synced());
   const timers = [
     setInterval(dropGone, settings.gcSeconds * 1000),
     setInterval(() => {
@@ -105,14 +104,39 @@ export async function startAgent(settings: AgentSettings, api: PodApi, deps: Age
   ];
 
   return {
-    address: server.address,
+    address: endpoint.address,
+    scheme: endpoint.scheme,
+    certificate: tls?.cert,
     health,
-    idle: () => queue.idle(),
+    idle: async () => {
+      await pods.synced();
+      await started;
+      await queue.idle();
+    },
     async stop() {
       for (const timer of timers) clearInterval(timer);
-      await watch.stop();
-      await queue.idle();
-      await server.close();
+      await controller.stop();
+      await pods.stop();
+      await started;
+      await snapshot.stop();
+      await endpoint.close();
     },
   };
+}
+
+/** The mounted certificate and key, or a self-signed certificate for this node's names and addresses. */
+function servingCertificate(settings: AgentSettings): ServingCertificate {
+  if (settings.tls) return { cert: readPem(settings.tls.certFile, 'tlsCertFile'), key: readPem(settings.tls.keyFile, 'tlsKeyFile') };
+  const addresses = Object.values(networkInterfaces())
+    .flat()
+    .flatMap((address) => (address && !address.address.includes('%') && !(address.family === 'IPv6' && address.address.includes('.')) ? [address.address] : []));
+  return selfSignedCertificate(`tcqos-agent@${settings.node}`, [settings.node, hostname(), 'localhost', ...addresses]);
+}
+
+function readPem(path: string, key: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new OperatorError(`${key} ${path}: ${(error as Error).message}`);
+  }
 }

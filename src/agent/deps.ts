@@ -1,10 +1,10 @@
 /**
  * What the agent needs from the rest of tcqos: the registry of attachments, the use case that
- * applies a pod's inputs live, the annotations-to-runtime-values rule and the stats. Injected, so
- * the agent's own logic is tested with fakes; run.ts wires the real ones.
+ * converges an attachment on a pod's inputs, the annotations-to-runtime-values rule and the stats.
+ * Injected, so the agent's own logic is tested with fakes; run.ts wires the real ones.
  */
 import type { Logger } from '../log.ts';
-import type { AttachmentStats } from '../attachment/stats.ts';
+import type { StatsReading } from '../attachment/stats.ts';
 
 export interface AttachmentRef {
   readonly containerId: string;
@@ -15,8 +15,8 @@ export interface AttachmentRef {
 export interface AttachmentView extends AttachmentRef {
   readonly network: string;
   readonly pod?: { readonly namespace: string; readonly name: string; readonly uid?: string };
-  /** The pod's annotations in force on this attachment (as last applied by ADD or the agent). */
-  readonly annotations?: Readonly<Record<string, string>>;
+  /** Where its shaping sits: inside the pod's netns, or on the host end of its veth (out of the pod's reach). */
+  readonly site: 'pod' | 'host';
 }
 
 export interface PodInputs {
@@ -24,13 +24,30 @@ export interface PodInputs {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
+/** What converging one attachment came to. */
+export interface Converged {
+  /** Whether any tc line ran: the kernel differed from the desired state. */
+  readonly changed: boolean;
+  /** Whether the policy in force changed (new inputs); changed without it is drift put right. */
+  readonly policyChanged: boolean;
+  /** The tc lines run. */
+  readonly commands: readonly string[];
+}
+
 export interface AgentDeps {
-  findByPod(namespace: string, name: string): readonly AttachmentView[];
+  /** Every record of the registry, read once (the agent indexes them by pod). */
+  listAttachments(): readonly AttachmentView[];
   /** Removes the records whose netns is gone; returns them. */
   dropGone(): readonly AttachmentView[];
-  /** Re-derives the attachment's policy from these inputs under its recorded caps and reshapes it live. */
-  applyPodInputs(ref: AttachmentRef, inputs: PodInputs, log: Logger): Promise<{ readonly changed: boolean }>;
+  /**
+   * Converges the attachment's kernel state on the policy these inputs give under its recorded caps:
+   * reads the kernel, compares with that policy and applies only the difference; records the inputs.
+   */
+  applyPodInputs(ref: AttachmentRef, inputs: PodInputs, log: Logger): Promise<Converged>;
+  /** The same, on the inputs its record already holds: the running shaping, kept and put right. */
+  keepInForce(ref: AttachmentRef, log: Logger): Promise<Converged>;
   /** The kubernetes.io/*-bandwidth annotations as runtime bandwidth values; throws ConfigError when invalid. */
   runtimeFromAnnotations(annotations: Readonly<Record<string, string>>): Record<string, unknown> | undefined;
-  collectStats(): Promise<readonly AttachmentStats[]>;
+  /** Every attachment's counters, and those that could not be read. */
+  readStats(): Promise<StatsReading>;
 }

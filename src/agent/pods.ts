@@ -1,9 +1,9 @@
 /**
- * The part of a pod the agent reads: who it is and the annotations that set its shaping. Only
- * these annotations are handed on and compared, so an unrelated edit (a label, kubectl's
- * last-applied-configuration) never re-applies anything.
+ * The part of a pod the agent reads: who it is, the annotations that set its shaping, and the
+ * privileges that let it undo shaping inside its own netns. Only these are kept in the cache, so an
+ * unrelated edit (a label, a status update, kubectl's last-applied-configuration) changes nothing.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 
 export interface PodView {
@@ -12,6 +12,11 @@ export interface PodView {
   readonly uid?: string;
   /** The pod's shaping annotations only (see shapingAnnotations). */
   readonly annotations: Readonly<Record<string, string>>;
+  /**
+   * What lets the pod change or skip qdiscs in its own netns, one line each: `container "app" is
+   * privileged`, `container "app" adds NET_ADMIN`. Empty for most pods.
+   */
+  readonly privileges: readonly string[];
 }
 
 export function podView(pod: V1Pod): PodView | undefined {
@@ -22,6 +27,7 @@ export function podView(pod: V1Pod): PodView | undefined {
     name: metadata.name,
     ...(metadata.uid ? { uid: metadata.uid } : {}),
     annotations: shapingAnnotations(metadata.annotations),
+    privileges: privilegesOf(pod),
   };
 }
 
@@ -29,7 +35,19 @@ export function podKey(pod: { readonly namespace: string; readonly name: string 
   return `${pod.namespace}/${pod.name}`;
 }
 
-/** Equal exactly when two sets of shaping annotations (from shapingAnnotations) are equal. */
-export function fingerprint(annotations: Readonly<Record<string, string>>): string {
-  return JSON.stringify(annotations);
+/** A privileged container or one adding NET_ADMIN (or ALL) can delete the qdiscs of its pod's interfaces. */
+function privilegesOf(pod: V1Pod): string[] {
+  const containers: V1Container[] = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? []), ...((pod.spec?.ephemeralContainers ?? []) as V1Container[])];
+  const found: string[] = [];
+  for (const container of containers) {
+    const context = container.securityContext;
+    if (context?.privileged) {
+      found.push(`container "${container.name}" is privileged`);
+      continue;
+    }
+    const added = (context?.capabilities?.add ?? []).map((capability) => capability.toUpperCase().replace(/^CAP_/, ''));
+    if (added.includes('ALL')) found.push(`container "${container.name}" adds ALL capabilities`);
+    else if (added.includes('NET_ADMIN')) found.push(`container "${container.name}" adds NET_ADMIN`);
+  }
+  return found;
 }

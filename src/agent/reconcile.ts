@@ -1,130 +1,171 @@
 /**
- * Brings one pod's attachments in line with its shaping annotations. An attachment is applied to
- * only when the pod's annotations differ from the ones last applied to it: the agent's memory of
- * its own applies, or, for an attachment it has not touched yet (after a start), the annotations
- * its record says are in force. So a resync or relist re-applies nothing, and an edit made while
- * the agent was down is applied once when it starts.
+ * Converges one pod's attachments on the desired state (controller-runtime's Reconciler): the pod
+ * as the cache last saw it gives the inputs, each attachment's kernel state is read and compared
+ * with the policy they give under the attachment's caps, and only the difference is applied. It is
+ * level-triggered: the same call applies an edit, heals a class changed or deleted by hand, and
+ * catches up after a missed event or a restart, so it runs for every pod at every resync.
  *
- * An invalid annotation (ConfigError) changes nothing (the use case refuses it before touching
- * tc), is reported on the pod as an Event, and is remembered as applied: it is not tried again
- * until the annotations change. A policy the uplink cannot admit (AdmissionError) is reported the
- * same way but tried again at each resync (another pod may leave room). Any other failure is
- * logged and tried again at the next event or resync. An Event is posted once per message.
+ * - An invalid annotation (ConfigError) or a policy the uplink cannot admit (AdmissionError) is
+ *   reported on the pod as a Warning Event, once per message; the running shaping (the inputs the
+ *   record holds) is kept and still converged on, so drift is healed for those pods too.
+ * - The kernel put back to an unchanged policy is drift healed: an Event naming the tc changes and
+ *   tcqos_agent_drift_healed_total.
+ * - A pod shaped inside its own netns that is privileged or adds NET_ADMIN gets one Warning Event
+ *   saying what that lets it do.
+ * - An attachment whose record or netns went away meanwhile is skipped (GC drops its record).
+ * - Any other failure fails the pod: the caller queues it again with per-pod back-off.
  */
-import { AdmissionError } from '../attachment/errors.ts';
+import { AdmissionError, AttachmentNotFoundError } from '../attachment/errors.ts';
 import { ConfigError } from '../config/errors.ts';
 import type { Logger } from '../log.ts';
-import type { AgentDeps, AttachmentRef, AttachmentView } from './deps.ts';
-import type { PodEvents, Refusal } from './events.ts';
+import { NetnsUnusableError } from '../netns/session.ts';
+import type { AttachmentIndex } from './attachments.ts';
+import type { AgentDeps, AttachmentRef, AttachmentView, Converged } from './deps.ts';
+import { bypassMessage, driftMessage, REASONS, refusalMessage, type PodEvents, type Reason, type Refusal } from './events.ts';
 import type { AgentMetrics, ReconcileResult } from './metrics.ts';
-import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
-import { fingerprint, podKey, type PodView } from './pods.ts';
+import type { PodView } from './pods.ts';
 
-interface Applied {
-  readonly uid: string | undefined;
-  /** Attachment key -> fingerprint of the annotations last applied to it. */
-  readonly attachments: Map<string, string>;
-  /** The Events posted on the pod (fingerprint and message), so none is posted twice. */
-  readonly reported: Set<string>;
+/** The pods as the cache holds them. */
+export interface PodCache {
+  get(key: string): PodView | undefined;
+  changedAt(key: string): number | undefined;
 }
 
 interface Outcome {
-  readonly result: ReconcileResult;
+  readonly result: ReconcileResult | 'gone';
   readonly refusal?: { readonly kind: Refusal; readonly message: string };
+  readonly healed?: Converged;
+  readonly error?: string;
 }
 
-export class Reconciler {
+/** Events posted on a pod (reason and message), so none is posted twice; dropped with the pod. */
+interface Reported {
+  readonly uid: string | undefined;
+  readonly annotations: string;
+  readonly keys: Set<string>;
+}
+
+export class PodReconciler {
+  private readonly pods: PodCache;
+  private readonly attachments: AttachmentIndex;
   private readonly deps: AgentDeps;
   private readonly events: PodEvents;
   private readonly metrics: AgentMetrics;
   private readonly log: Logger;
-  private readonly applied = new Map<string, Applied>();
+  private readonly reported = new Map<string, Reported>();
 
-  constructor(deps: AgentDeps, events: PodEvents, metrics: AgentMetrics, log: Logger) {
+  constructor(pods: PodCache, attachments: AttachmentIndex, deps: AgentDeps, events: PodEvents, metrics: AgentMetrics, log: Logger) {
+    this.pods = pods;
+    this.attachments = attachments;
     this.deps = deps;
     this.events = events;
     this.metrics = metrics;
     this.log = log;
   }
 
-  async reconcile(pod: PodView): Promise<void> {
-    const wanted = fingerprint(pod.annotations);
-    const memory = this.memoryOf(pod);
+  /** Throws when an attachment could not be converged (the pod is to be tried again). */
+  async reconcile(key: string): Promise<void> {
+    const pod = this.pods.get(key);
+    if (!pod) {
+      // deleted: its records go when its netns does (GC); a pod of the same name later starts afresh
+      this.reported.delete(key);
+      return;
+    }
     // a record of an earlier pod of the same name (its sandbox not deleted yet) is not this pod's
-    const records = this.deps.findByPod(pod.namespace, pod.name).filter((record) => !pod.uid || !record.pod?.uid || record.pod.uid === pod.uid);
-    // an Event for earlier annotations may be due again if they come back
-    for (const reportKey of memory.reported) if (!reportKey.startsWith(`${wanted}\n`)) memory.reported.delete(reportKey);
-    const refusals = new Map<string, NonNullable<Outcome['refusal']>>();
+    const records = this.attachments.forPod(pod, this.pods.changedAt(key)).filter((record) => !pod.uid || !record.pod?.uid || record.pod.uid === pod.uid);
+    if (!records.length) return;
+    const reported = this.reportedFor(key, pod);
+    const failures: string[] = [];
+    const shapedInPod: string[] = [];
     for (const record of records) {
-      const key = attachmentKey(record);
-      // after a start the record says what is in force: the annotations ADD (or an earlier agent) applied
-      if ((memory.attachments.get(key) ?? fingerprint(shapingAnnotations(record.annotations))) === wanted) continue;
-      const outcome = await this.apply(pod, record);
+      const outcome = await this.converge(pod, record);
+      if (outcome.result === 'gone') continue;
       this.metrics.reconciles.inc({ result: outcome.result });
-      if (outcome.result !== 'failed' && outcome.result !== 'not_admitted') memory.attachments.set(key, wanted);
-      if (outcome.refusal) refusals.set(`${wanted}\n${outcome.refusal.message}`, outcome.refusal);
+      if (record.site === 'pod') shapedInPod.push(record.ifname);
+      if (outcome.error) failures.push(`${record.ifname}: ${outcome.error}`);
+      if (outcome.refusal) await this.postOnce(pod, reported, REASONS[outcome.refusal.kind], refusalMessage(outcome.refusal.message));
+      if (outcome.healed) {
+        this.metrics.driftHealed.inc();
+        await this.events.post(pod, REASONS.driftHealed, driftMessage(record.ifname, record.network, outcome.healed.commands));
+      }
     }
-    const current = new Set(records.map(attachmentKey));
-    for (const key of memory.attachments.keys()) if (!current.has(key)) memory.attachments.delete(key);
-    // one Event per message: two attachments refusing the same annotation make one
-    for (const [reportKey, refusal] of refusals) {
-      if (memory.reported.has(reportKey)) continue;
-      memory.reported.add(reportKey);
-      await this.events.refused(pod, refusal.kind, refusal.message);
-    }
+    if (pod.privileges.length && shapedInPod.length) await this.postOnce(pod, reported, REASONS.bypassable, bypassMessage(pod.privileges, shapedInPod));
+    if (failures.length) throw new Error(`${failures.length} of ${records.length} attachments of ${key} failed: ${failures[0]}`);
   }
 
-  /** The pod is gone: its memory goes too (a pod of the same name later starts afresh). */
-  forget(pod: { readonly namespace: string; readonly name: string }): void {
-    this.applied.delete(podKey(pod));
-  }
-
-  /** Attachments whose records were dropped. */
-  forgetAttachments(records: readonly AttachmentView[]): void {
-    for (const record of records) {
-      if (record.pod) this.applied.get(podKey(record.pod))?.attachments.delete(attachmentKey(record));
-    }
-  }
-
-  private memoryOf(pod: PodView): Applied {
-    const key = podKey(pod);
-    let memory = this.applied.get(key);
-    if (!memory || memory.uid !== pod.uid) {
-      memory = { uid: pod.uid, attachments: new Map(), reported: new Set() };
-      this.applied.set(key, memory);
-    }
-    return memory;
-  }
-
-  private async apply(pod: PodView, record: AttachmentView): Promise<Outcome> {
+  private async converge(pod: PodView, record: AttachmentView): Promise<Outcome> {
     const ref: AttachmentRef = { containerId: record.containerId, ifname: record.ifname };
     const fields = { namespace: pod.namespace, pod: pod.name, containerId: ref.containerId, ifname: ref.ifname, network: record.network };
     const stopTimer = this.metrics.applySeconds.startTimer();
     try {
       const runtime = this.deps.runtimeFromAnnotations(pod.annotations);
-      const outcome = await this.deps.applyPodInputs(ref, { ...(runtime ? { runtime } : {}), annotations: pod.annotations }, this.log);
-      this.log.info({ ...fields, annotations: pod.annotations, changed: outcome.changed }, outcome.changed ? 'applied the pod annotations' : 'pod annotations already in force');
-      return { result: outcome.changed ? 'applied' : 'unchanged' };
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof ConfigError) {
-        this.log.warn({ ...fields, error: message }, 'refused the pod annotations; the running shaping is kept');
-        return { result: 'invalid', refusal: { kind: 'invalid', message } };
+      const converged = await this.deps.applyPodInputs(ref, { ...(runtime ? { runtime } : {}), annotations: pod.annotations }, this.log);
+      if (converged.changed && converged.policyChanged) {
+        this.log.info({ ...fields, annotations: pod.annotations, lines: converged.commands.length }, 'applied the pod annotations');
+        return { result: 'applied' };
       }
-      if (error instanceof AdmissionError) {
-        this.log.warn({ ...fields, error: message }, 'the uplink cannot admit the pod annotations; the running shaping is kept, will retry');
-        return { result: 'not_admitted', refusal: { kind: 'not_admitted', message } };
+      return this.settled(fields, converged);
+    } catch (error) {
+      if (isGone(error)) {
+        this.log.debug({ ...fields, error: (error as Error).message }, 'the attachment went away while being converged');
+        return { result: 'gone' };
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof ConfigError || error instanceof AdmissionError) {
+        const kind: Refusal = error instanceof ConfigError ? 'invalid' : 'not_admitted';
+        this.log.warn({ ...fields, error: message }, kind === 'invalid' ? 'refused the pod annotations; the running shaping is kept' : 'the uplink cannot admit the pod annotations; the running shaping is kept');
+        // the running shaping is still the desired state: put it right if it drifted
+        const kept = await this.keepInForce(ref, fields);
+        return { ...kept, result: kind, refusal: { kind, message } };
       }
       this.metrics.errors.inc({ kind: 'apply' });
-      this.log.error({ ...fields, error: message }, 'applying the pod annotations failed; will retry');
-      return { result: 'failed' };
+      this.log.error({ ...fields, error: message }, 'converging the attachment failed; will retry');
+      return { result: 'failed', error: message };
     } finally {
       stopTimer();
     }
   }
+
+  /** After a refusal: converges on the inputs the record holds; never throws (the refusal is what is reported). */
+  private async keepInForce(ref: AttachmentRef, fields: object): Promise<Partial<Outcome>> {
+    try {
+      const converged = await this.deps.keepInForce(ref, this.log);
+      return this.settled(fields, converged);
+    } catch (error) {
+      if (!isGone(error)) this.log.error({ ...fields, error: (error as Error).message }, 'converging on the running shaping failed');
+      return {};
+    }
+  }
+
+  /** A converge that kept the policy: nothing ran, or drift was healed. */
+  private settled(fields: object, converged: Converged): Outcome {
+    if (!converged.changed) return { result: 'unchanged' };
+    this.log.warn({ ...fields, commands: converged.commands }, 'the shaping had been changed outside tcqos: restored it');
+    return { result: 'healed', healed: converged };
+  }
+
+  private reportedFor(key: string, pod: PodView): Reported {
+    const annotations = JSON.stringify(pod.annotations);
+    let reported = this.reported.get(key);
+    if (!reported || reported.uid !== pod.uid) {
+      reported = { uid: pod.uid, annotations, keys: new Set() };
+      this.reported.set(key, reported);
+    } else if (reported.annotations !== annotations) {
+      // refusals of earlier annotations may be due again if they come back
+      reported = { uid: pod.uid, annotations, keys: new Set([...reported.keys].filter((known) => known.startsWith(`${REASONS.bypassable}\n`))) };
+      this.reported.set(key, reported);
+    }
+    return reported;
+  }
+
+  private async postOnce(pod: PodView, reported: Reported, reason: Reason, message: string): Promise<void> {
+    const key = `${reason}\n${message}`;
+    if (reported.keys.has(key)) return;
+    reported.keys.add(key);
+    await this.events.post(pod, reason, message);
+  }
 }
 
-function attachmentKey(ref: AttachmentRef): string {
-  return `${ref.containerId}/${ref.ifname}`;
+function isGone(error: unknown): boolean {
+  return error instanceof AttachmentNotFoundError || (error instanceof NetnsUnusableError && error.reason === 'missing');
 }
-

@@ -1,30 +1,39 @@
 /**
- * List, then watch, the pods of this node, for as long as the agent runs: the watch resumes from
- * the last resourceVersion seen (an event's or a bookmark's) whenever the server ends it; a 410
- * Gone (history compacted) means a fresh list; any other failure waits a capped exponential
- * back-off first. A watch that stays silent past the server's own timeout is taken as dead and
- * reopened. Each list hands over the whole set of pods, each event one pod.
+ * List, then watch, one kind of object for as long as the agent runs (client-go's Reflector): the
+ * watch resumes from the last resourceVersion seen (an event's or a bookmark's) whenever the server
+ * ends it; a 410 Gone (history compacted) means a fresh list; any other failure waits a capped
+ * exponential back-off first. A watch that stays silent past the server's own timeout is taken as
+ * dead and reopened. Each list hands over the whole set, each event one object.
+ *
+ * A failure is logged once when it starts (with the server and where the credentials came from),
+ * again only when the error changes, and its end is logged too: an API server that is down or
+ * unreachable shows as one clear line, not one line per retry.
  */
 import type { Logger } from '../log.ts';
 import { Backoff, type BackoffSettings } from './backoff.ts';
-import { httpStatusOf, type PodApi, type WatchEvent } from './kube.ts';
+import { httpStatusOf, type ListWatch, type WatchEvent } from './kube.ts';
 import type { AgentMetrics, ErrorKind, RestartReason } from './metrics.ts';
-import type { PodView } from './pods.ts';
 
-export interface PodWatchHandlers {
-  /** After every list: the node's pods, all of them (a pod missing here is gone). */
-  replace(pods: readonly PodView[]): void;
-  upsert(pod: PodView): void;
-  remove(pod: PodView): void;
+export interface ReflectorHandlers<T> {
+  /** After every list: every object (one missing here is gone). */
+  replace(items: readonly T[]): void;
+  upsert(item: T): void;
+  remove(item: T): void;
 }
 
-export interface PodWatchOptions {
+export interface ReflectorOptions {
   readonly relistBackoff: BackoffSettings;
   readonly watchTimeoutSeconds: number;
 }
 
+/** Where the API server is and where the credentials came from, for the failure's log line. */
+export interface ServerIdentity {
+  readonly server: string;
+  readonly source: string;
+}
+
 /** starting: no watch established yet; watching: one is open; retrying: the last attempt failed. */
-export type WatchState = 'starting' | 'watching' | 'retrying';
+export type ReflectorState = 'starting' | 'watching' | 'retrying';
 
 interface WatchEnd {
   readonly reason: RestartReason;
@@ -40,29 +49,39 @@ const SHORT_WATCH_MS = 1000;
 /** A watch silent for this many times the timeout the server was asked to end it after is taken as dead. */
 const STALL_FACTOR = 1.5;
 
-export class PodWatch {
-  private readonly api: PodApi;
-  private readonly options: PodWatchOptions;
-  private readonly handlers: PodWatchHandlers;
+export class Reflector<T> {
+  private readonly source: ListWatch<T>;
+  private readonly server: ServerIdentity;
+  private readonly options: ReflectorOptions;
+  private readonly handlers: ReflectorHandlers<T>;
   private readonly metrics: AgentMetrics;
   private readonly log: Logger;
-  private stateNow: WatchState = 'starting';
+  private stateNow: ReflectorState = 'starting';
+  private listed = false;
   private resourceVersion: string | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
   /** Ends what the loop is waiting on: the open watch or the back-off sleep. */
   private interrupt: (() => void) | undefined;
+  /** The failure being retried (its first line), and how many attempts failed in a row. */
+  private failing: { message: string; count: number } | undefined;
 
-  constructor(api: PodApi, options: PodWatchOptions, handlers: PodWatchHandlers, metrics: AgentMetrics, log: Logger) {
-    this.api = api;
+  constructor(source: ListWatch<T>, server: ServerIdentity, options: ReflectorOptions, handlers: ReflectorHandlers<T>, metrics: AgentMetrics, log: Logger) {
+    this.source = source;
+    this.server = server;
     this.options = options;
     this.handlers = handlers;
     this.metrics = metrics;
     this.log = log;
   }
 
-  get state(): WatchState {
+  get state(): ReflectorState {
     return this.stateNow;
+  }
+
+  /** The first list has been handed over (client-go's HasSynced). */
+  get hasSynced(): boolean {
+    return this.listed;
   }
 
   start(): void {
@@ -83,17 +102,14 @@ export class PodWatch {
       if (end.established && end.lastedMs >= SHORT_WATCH_MS) backoff.reset();
       if (end.reason === 'expired') {
         this.resourceVersion = undefined;
-        this.log.info({ server: this.api.server }, 'watch history expired (410 Gone): listing the pods again');
+        this.log.info({ server: this.server.server }, `watch history expired (410 Gone): listing ${this.source.what} again`);
       }
       let waitMs = 0;
       if (end.reason === 'error') {
         this.stateNow = 'retrying';
         this.metrics.errors.inc({ kind: end.errorKind ?? 'watch' });
         waitMs = backoff.next();
-        this.log.warn(
-          { server: this.api.server, error: describe(end.error), retryInMs: waitMs },
-          `${end.errorKind === 'list' ? 'listing' : 'watching'} the pods failed`,
-        );
+        this.failed(end, waitMs);
       } else if (!end.established || end.lastedMs < SHORT_WATCH_MS) {
         waitMs = backoff.next();
       }
@@ -102,12 +118,35 @@ export class PodWatch {
     }
   }
 
+  private failed(end: WatchEnd, retryInMs: number): void {
+    const message = describe(end.error);
+    const doing = `${end.errorKind === 'list' ? 'listing' : 'watching'} ${this.source.what}`;
+    if (this.failing?.message === message) {
+      this.failing.count += 1;
+      this.log.debug({ server: this.server.server, error: message, failures: this.failing.count, retryInMs }, `${doing} failed again`);
+      return;
+    }
+    this.failing = { message, count: (this.failing?.count ?? 0) + 1 };
+    this.log.warn(
+      { server: this.server.server, credentials: this.server.source, error: message, retryInMs, retryUpToMs: this.options.relistBackoff.maxSeconds * 1000 },
+      `${doing} failed: cannot use the API server ${this.server.server} (credentials: ${this.server.source}): ${message}; ` +
+        `retrying with back-off, logged again when the error changes or it works`,
+    );
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.log.info({ server: this.server.server, failures: this.failing.count }, `the API server answers again after ${this.failing.count} failed attempts`);
+    this.failing = undefined;
+  }
+
   private async listAndWatch(): Promise<WatchEnd> {
     if (this.resourceVersion === undefined) {
       try {
-        const list = await this.api.listPods();
+        const list = await this.source.list();
         this.resourceVersion = list.resourceVersion;
-        this.handlers.replace(list.pods);
+        this.handlers.replace(list.items);
+        this.listed = true;
       } catch (error) {
         return { reason: 'error', error, errorKind: 'list', established: false, lastedMs: 0 };
       }
@@ -136,7 +175,7 @@ export class PodWatch {
         clearTimeout(stall);
         stall = setTimeout(() => finish('stalled'), stallMs);
       };
-      const onEvent = (event: WatchEvent) => {
+      const onEvent = (event: WatchEvent<T>) => {
         if (settled) return;
         armStallTimer();
         if (event.type === 'ERROR') {
@@ -145,8 +184,8 @@ export class PodWatch {
           return;
         }
         this.resourceVersion = event.resourceVersion || this.resourceVersion;
-        if (event.type === 'DELETED') this.handlers.remove(event.pod);
-        else if (event.type !== 'BOOKMARK') this.handlers.upsert(event.pod);
+        if (event.type === 'DELETED') this.handlers.remove(event.object);
+        else if (event.type !== 'BOOKMARK') this.handlers.upsert(event.object);
       };
       const onDone = (error: unknown) => {
         if (!error) finish('closed');
@@ -155,7 +194,7 @@ export class PodWatch {
       };
       this.interrupt = () => finish('closed');
       armStallTimer();
-      this.api.watchPods(resourceVersion, this.options.watchTimeoutSeconds, onEvent, onDone).then(
+      this.source.watch(resourceVersion, this.options.watchTimeoutSeconds, onEvent, onDone).then(
         (end) => {
           endWatch = end;
           if (settled) {
@@ -163,7 +202,8 @@ export class PodWatch {
             return;
           }
           established = true;
-          if (this.stateNow !== 'watching') this.log.info({ server: this.api.server, resourceVersion }, 'watching the pods of this node');
+          this.recovered();
+          if (this.stateNow !== 'watching') this.log.info({ server: this.server.server, resourceVersion }, `watching ${this.source.what}`);
           this.stateNow = 'watching';
         },
         (error: unknown) => finish('error', error),
@@ -186,6 +226,9 @@ export class PodWatch {
 
 function describe(error: unknown): string {
   const status = httpStatusOf(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
+  let message = error instanceof Error ? error.message : String(error);
+  // fetch's "fetch failed" says nothing: the cause (ECONNREFUSED, a TLS error) does
+  if (cause?.message && !message.includes(cause.message)) message = `${message}: ${cause.code ? `${cause.code} ` : ''}${cause.message}`;
   return status !== undefined ? `HTTP ${status}: ${message.split('\n')[0]}` : message.split('\n')[0]!;
 }

@@ -2,42 +2,57 @@
  * The running agent process: real dependencies wired in, until SIGTERM or SIGINT. Loaded only
  * by `tcqos agent` (see command.ts), so the plugin never loads the Kubernetes client or prom-client.
  */
-import { applyPodInputs } from '../attachment/update.ts';
-import { collectStats } from '../attachment/stats.ts';
+import { applyPodInputs, type UpdateOutcome } from '../attachment/update.ts';
+import { readStats } from '../attachment/stats.ts';
+import { AttachmentNotFoundError } from '../attachment/errors.ts';
 import { runtimeFromAnnotations } from '../config/kubernetes-bandwidth.ts';
 import type { Logger } from '../log.ts';
 import type { CliIo } from '../cli/runner.ts';
 import { OperatorError } from '../cli/errors.ts';
+import { asyncToolRunner } from '../netns/runner.ts';
+import type { AttachmentRecord } from '../state/record.ts';
 import { Registry } from '../state/registry.ts';
 import { startAgent, type RunningAgent } from './agent.ts';
-import type { AgentDeps } from './deps.ts';
-import { loadKubeConfig, podApi } from './kube.ts';
+import type { AgentDeps, AttachmentView, Converged } from './deps.ts';
+import { kubeApi } from './kube.ts';
+import { loadKubeConfig } from './kubeconfig.ts';
 import type { AgentSettings } from './settings.ts';
-import { asyncToolRunner } from '../netns/runner.ts';
 
-/** ip/tc/nsenter/flock processes the agent runs at once: two cores' worth, leaving room for the runtime's own. */
-const TOOL_CONCURRENCY = 4;
+/**
+ * tc/ip/nsenter/flock processes the counter reads run at once. The workers have a runner of their
+ * own, one slot each: a worker waiting on a lock or a hung tc holds its own slot, never the
+ * refresh's, and a refresh never delays a worker.
+ */
+const STATS_CONCURRENCY = 2;
 
 export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo): Promise<number> {
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(settings.kubeconfig, io.env);
-  } catch (error) {
-    throw new OperatorError(`cannot load the kubeconfig${settings.kubeconfig ? ` ${settings.kubeconfig}` : ''}: ${(error as Error).message.split('\n')[0]}`);
-  }
+  const { config, source, server } = loadKubeConfig(settings.kubeconfig, io.env);
+  log.info({ server, credentials: source }, 'API server');
   const registry = new Registry(settings.stateDir);
-  // The agent's event loop must never wait on a child: its watch, queue and /healthz go on meanwhile.
-  const tools = { runner: asyncToolRunner(TOOL_CONCURRENCY) };
+  // The agent's event loop never waits on a child: its watch, queue and /healthz go on meanwhile.
+  const tools = { runner: asyncToolRunner(settings.workers) };
+  const statsTools = { runner: asyncToolRunner(STATS_CONCURRENCY) };
+  const converged = (outcome: UpdateOutcome): Converged => ({
+    changed: outcome.changed,
+    policyChanged: JSON.stringify(outcome.previous.policy) !== JSON.stringify(outcome.record.policy),
+    commands: outcome.commands,
+  });
   const deps: AgentDeps = {
-    findByPod: (namespace, name) => registry.findByPod(namespace, name),
-    dropGone: () => registry.dropGone(),
-    applyPodInputs: (ref, inputs, logger) => applyPodInputs(registry, ref, inputs, { log: logger, tools }),
+    listAttachments: () => registry.list().records.map(view),
+    dropGone: () => registry.dropGone().map(view),
+    applyPodInputs: async (ref, inputs, logger) => converged(await applyPodInputs(registry, ref, inputs, { log: logger, tools })),
+    async keepInForce(ref, logger) {
+      const record = registry.get(ref);
+      if (!record) throw new AttachmentNotFoundError(ref, registry.stateDir);
+      const inputs = { ...(record.runtime ? { runtime: record.runtime } : {}), ...(record.annotations ? { annotations: record.annotations } : {}) };
+      return converged(await applyPodInputs(registry, ref, inputs, { log: logger, tools }));
+    },
     runtimeFromAnnotations,
-    collectStats: () => collectStats(registry, {}, tools),
+    readStats: () => readStats(registry, {}, statsTools),
   };
   let agent: RunningAgent;
   try {
-    agent = await startAgent(settings, podApi(kubeConfig, settings.node), deps, log);
+    agent = await startAgent(settings, kubeApi(config, source, settings.node), deps, log);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).syscall !== 'listen') throw error;
     const { host, port } = settings.listen;
@@ -51,4 +66,14 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   await agent.stop();
   log.info({}, 'stopped');
   return 0;
+}
+
+function view(record: AttachmentRecord): AttachmentView {
+  return {
+    containerId: record.containerId,
+    ifname: record.ifname,
+    network: record.network,
+    ...(record.pod ? { pod: record.pod } : {}),
+    site: record.host ? 'host' : 'pod',
+  };
 }

@@ -3,12 +3,15 @@
  * format for the agent: pods listed and watched across namespaces with a `spec.nodeName` field
  * selector, resourceVersions, watch events as newline-delimited JSON on a chunked response kept
  * open, BOOKMARKs, 410 Gone once history is compacted (as an ERROR event on a 200 response, or
- * as an HTTP 410, both of which real servers send), Events posted on pods, and injected failures.
- * Everything the client asked is in `requests`.
+ * as an HTTP 410, both of which real servers send), Events posted on pods, TokenReviews and
+ * SubjectAccessReviews (for the agent's /metrics: tokens and grants set by the test), and injected
+ * failures. Over HTTP, or HTTPS with a certificate the test gives. Everything the client asked is in
+ * `requests`.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface PodSpec {
@@ -17,12 +20,16 @@ export interface PodSpec {
   readonly nodeName: string;
   readonly annotations?: Record<string, string>;
   readonly uid?: string;
+  /** The pod's containers (default: one plain container "app"). */
+  readonly containers?: ReadonlyArray<{ readonly name: string; readonly securityContext?: { readonly privileged?: boolean; readonly capabilities?: { readonly add?: readonly string[] } } }>;
 }
 
 export interface RecordedRequest {
   readonly method: string;
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
+  /** The caller's bearer token. */
+  readonly token?: string;
   /** ms since the server started */
   readonly at: number;
 }
@@ -37,13 +44,36 @@ export interface PostedEvent {
   readonly [key: string]: unknown;
 }
 
+/** A user a bearer token stands for (TokenReview's status.user). */
+export interface FakeUser {
+  readonly username: string;
+  readonly groups?: readonly string[];
+}
+
+export interface FakeApiServerOptions {
+  /** Serve HTTPS with this certificate and key (PEM). */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  /** Listen here (default 127.0.0.1, any free port). */
+  readonly host?: string;
+  readonly port?: number;
+}
+
+/** A SubjectAccessReview as asked: who, and what non-resource URL and verb. */
+export interface AccessReview {
+  readonly user: string;
+  readonly groups: readonly string[];
+  readonly path: string;
+  readonly verb: string;
+  readonly allowed: boolean;
+}
+
 /** The next list or watch request fails: with this HTTP status, or its connection is cut. */
 export type Fault = { readonly status: number } | 'reset';
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface PodObject {
   metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string; annotations?: Record<string, string> };
-  spec: { nodeName: string; containers: Array<{ name: string; image: string }> };
+  spec: { nodeName: string; containers: Array<{ name: string; image: string; securityContext?: object }> };
   status: { phase: string };
 }
 interface Change {
@@ -60,6 +90,11 @@ interface Watcher {
 export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   readonly events: PostedEvent[] = [];
+  readonly accessReviews: AccessReview[] = [];
+  /** Bearer tokens TokenReview authenticates, and whom as. */
+  readonly tokens = new Map<string, FakeUser>();
+  /** "user verb path" triples SubjectAccessReview allows (RBAC's nonResourceURLs). */
+  readonly grants = new Set<string>();
   /** How a watch from a compacted resourceVersion is refused. */
   goneAs: 'event' | 'status' = 'event';
   /** Keeps watches open past their timeoutSeconds, silent: a connection that died without a word. */
@@ -74,20 +109,39 @@ export class FakeApiServer {
   /** Watches from a resourceVersion below this get 410 Gone. */
   private compactedTo = 0;
 
-  private constructor(server: Server) {
+  private readonly scheme: 'http' | 'https';
+
+  private constructor(server: Server, scheme: 'http' | 'https') {
     this.server = server;
+    this.scheme = scheme;
   }
 
-  static async start(): Promise<FakeApiServer> {
+  static async start(options: FakeApiServerOptions = {}): Promise<FakeApiServer> {
     let fake: FakeApiServer | undefined;
-    const server = createServer((request, response) => fake!.handle(request, response));
-    fake = new FakeApiServer(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const handler = (request: IncomingMessage, response: ServerResponse) => fake!.handle(request, response);
+    const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createServer(handler);
+    fake = new FakeApiServer(server, options.tls ? 'https' : 'http');
+    await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
     return fake;
   }
 
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const { address, port } = this.server.address() as AddressInfo;
+    return `${this.scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  }
+
+  /** TokenReview authenticates `token` as `user`. */
+  addToken(token: string, user: FakeUser): void {
+    this.tokens.set(token, user);
+  }
+
+  /** SubjectAccessReview allows `user` to `verb` the non-resource URL `path` (as a ClusterRole with nonResourceURLs would). */
+  grant(user: string, verb: string, path: string): void {
+    this.grants.add(`${user} ${verb} ${path}`);
   }
 
   /** Open watch connections right now. */
@@ -122,7 +176,10 @@ export class FakeApiServer {
         creationTimestamp: known?.metadata.creationTimestamp ?? new Date().toISOString(),
         ...(spec.annotations ? { annotations: { ...spec.annotations } } : {}),
       },
-      spec: { nodeName: spec.nodeName, containers: [{ name: 'app', image: 'registry.invalid/app:1' }] },
+      spec: {
+        nodeName: spec.nodeName,
+        containers: (spec.containers ?? [{ name: 'app' }]).map((container) => ({ ...container, image: 'registry.invalid/app:1' })),
+      },
       status: { phase: 'Running' },
     };
     this.change(known ? 'MODIFIED' : 'ADDED', pod);
@@ -180,10 +237,19 @@ export class FakeApiServer {
     this.faults.push(...faults);
   }
 
-  requestsTo(kind: 'list' | 'watch' | 'event'): RecordedRequest[] {
-    return this.requests.filter((request) =>
-      kind === 'event' ? request.method === 'POST' : request.path === '/api/v1/pods' && (request.query['watch'] === 'true') === (kind === 'watch'),
-    );
+  requestsTo(kind: 'list' | 'watch' | 'event' | 'tokenreview' | 'subjectaccessreview'): RecordedRequest[] {
+    return this.requests.filter((request) => {
+      switch (kind) {
+        case 'event':
+          return request.method === 'POST' && request.path.endsWith('/events');
+        case 'tokenreview':
+          return request.path.endsWith('/tokenreviews');
+        case 'subjectaccessreview':
+          return request.path.endsWith('/subjectaccessreviews');
+        default:
+          return request.path === '/api/v1/pods' && (request.query['watch'] === 'true') === (kind === 'watch');
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -216,7 +282,16 @@ export class FakeApiServer {
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams.entries());
-    this.requests.push({ method: request.method ?? '', path: url.pathname, query, at: Date.now() - this.started });
+    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    this.requests.push({ method: request.method ?? '', path: url.pathname, query, ...(token ? { token } : {}), at: Date.now() - this.started });
+    if (request.method === 'POST' && url.pathname === '/apis/authentication.k8s.io/v1/tokenreviews') {
+      this.review(request, response, (body) => this.tokenReview(body));
+      return;
+    }
+    if (request.method === 'POST' && url.pathname === '/apis/authorization.k8s.io/v1/subjectaccessreviews') {
+      this.review(request, response, (body) => this.accessReview(body));
+      return;
+    }
     const eventsPath = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(url.pathname);
     if (request.method === 'POST' && eventsPath) {
       this.postEvent(eventsPath[1]!, request, response);
@@ -293,6 +368,32 @@ export class FakeApiServer {
       this.events.push(event);
       reply(response, 201, { kind: 'Event', apiVersion: 'v1', ...event });
     });
+  }
+
+  /** Answers a review: the request's body with its status filled in (201, as kube-apiserver does). */
+  private review(request: IncomingMessage, response: ServerResponse, decide: (body: Record<string, unknown>) => object): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      reply(response, 201, { ...body, status: decide(body) });
+    });
+  }
+
+  private tokenReview(body: Record<string, unknown>): object {
+    const token = (body['spec'] as { token?: string } | undefined)?.token ?? '';
+    const user = this.tokens.get(token);
+    if (!user) return { authenticated: false, error: 'invalid bearer token' };
+    return { authenticated: true, user: { username: user.username, uid: `uid-${user.username}`, groups: [...(user.groups ?? []), 'system:authenticated'] } };
+  }
+
+  private accessReview(body: Record<string, unknown>): object {
+    const spec = (body['spec'] ?? {}) as { user?: string; groups?: string[]; nonResourceAttributes?: { path?: string; verb?: string } };
+    const path = spec.nonResourceAttributes?.path ?? '';
+    const verb = spec.nonResourceAttributes?.verb ?? '';
+    const allowed = this.grants.has(`${spec.user ?? ''} ${verb} ${path}`);
+    this.accessReviews.push({ user: spec.user ?? '', groups: spec.groups ?? [], path, verb, allowed });
+    return allowed ? { allowed: true } : { allowed: false, reason: `no RBAC policy matched (${spec.user} ${verb} ${path})` };
   }
 
   private send(watcher: Watcher, event: object): void {

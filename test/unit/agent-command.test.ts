@@ -1,8 +1,9 @@
 /** `tcqos agent`'s flags, settings file and their precedence, through src/main as the binary calls it. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadKubeConfig } from '../../src/agent/kubeconfig.ts';
 import { parseListen, resolveSettings } from '../../src/agent/settings.ts';
 import { UsageError } from '../../src/cli/errors.ts';
 import { callMain } from '../helpers/main.ts';
@@ -28,20 +29,52 @@ describe('tcqos agent flags', () => {
   it('needs a node name, from --node or NODE_NAME (exit 2)', async () => {
     const result = await callMain({}, '', ['agent']);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toBe('tcqos agent: no node name: pass --node NAME or set NODE_NAME (the DaemonSet sets it from spec.nodeName)\n');
+    expect(result.stderr).toMatch(/^tcqos agent: no node name: pass --node NAME or set NODE_NAME \(the DaemonSet sets it from spec\.nodeName\)/);
   });
 
   it('refuses an unknown flag and a bad --listen (exit 2)', async () => {
     expect((await callMain({}, '', ['agent', '--nodes', 'a'])).exitCode).toBe(2);
     const result = await callMain({ NODE_NAME: 'a' }, '', ['agent', '--listen', '9190']);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toBe('tcqos agent: --listen: "9190" is not HOST:PORT (e.g. 0.0.0.0:9190 or [::]:9190)\n');
+    expect(result.stderr).toMatch(/^tcqos agent: --listen: "9190" is not HOST:PORT \(e\.g\. 0\.0\.0\.0:9190 or \[::\]:9190\)/);
   });
 
   it('fails with the kubeconfig named when it cannot be read (exit 1)', async () => {
     const result = await callMain({ NODE_NAME: 'a' }, '', ['agent', '--kubeconfig', join(dir, 'missing'), '--listen', '127.0.0.1:0']);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/^tcqos agent: cannot load the kubeconfig .*missing: ENOENT/);
+  });
+
+  it('fails, saying where it looked, when $KUBECONFIG names no file (exit 1) instead of trying localhost:8080', async () => {
+    const result = await callMain({ NODE_NAME: 'a', KUBECONFIG: join(dir, 'nope') }, '', ['agent', '--listen', '127.0.0.1:0']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toBe(`tcqos agent: no kubeconfig: $KUBECONFIG names ${join(dir, 'nope')}, and none of them exists (pass --kubeconfig FILE)\n`);
+  });
+});
+
+describe('finding the kubeconfig', () => {
+  it('names every place it looked when there is none', () => {
+    expect(() => loadKubeConfig(undefined, {}, join(dir, 'home'))).toThrow(
+      `no kubeconfig found: no --kubeconfig flag, not in a pod (KUBERNETES_SERVICE_HOST is not set), $KUBECONFIG is not set, and ${join(dir, 'home', '.kube', 'config')} does not exist; pass --kubeconfig FILE`,
+    );
+  });
+
+  it('says what is missing in a pod without its service account token', () => {
+    expect(() => loadKubeConfig(undefined, { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir)).toThrow(
+      /^KUBERNETES_SERVICE_HOST is set \(running in a pod\), but there is no service account token at \/var\/run\/secrets\/kubernetes\.io\/serviceaccount\/token/,
+    );
+  });
+
+  it('uses ~/.kube/config and says so', () => {
+    const home = join(dir, 'home-with-config');
+    mkdirSync(join(home, '.kube'), { recursive: true });
+    writeFileSync(
+      join(home, '.kube', 'config'),
+      JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: 'https://10.1.2.3:6443' } }], users: [{ name: 'u', user: {} }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }),
+    );
+    const loaded = loadKubeConfig(undefined, {}, home);
+    expect(loaded.source).toBe(`kubeconfig ${join(home, '.kube', 'config')}`);
+    expect(loaded.server).toBe('https://10.1.2.3:6443');
   });
 });
 
@@ -56,6 +89,10 @@ describe('agent settings', () => {
       resyncSeconds: 60,
       gcSeconds: 60,
       watchTimeoutSeconds: 300,
+      workers: 4,
+      retryBackoff: { initialSeconds: 0.05, maxSeconds: 300 },
+      metricsRefreshSeconds: 5,
+      metricsAuth: 'kubernetes',
     });
     expect(resolveSettings({}, { NODE_NAME: 'n1', TCQOS_STATE_DIR: '/tmp/state' }).stateDir).toBe('/tmp/state');
   });
@@ -69,6 +106,11 @@ describe('agent settings', () => {
       resyncSeconds: 30,
       gcSeconds: 120,
       watchTimeoutSeconds: 600,
+      workers: 2,
+      retryBackoff: { initialSeconds: 0.2, maxSeconds: 60 },
+      metricsRefreshSeconds: 10,
+      tlsCertFile: '/etc/tcqos/tls/tls.crt',
+      tlsKeyFile: '/etc/tcqos/tls/tls.key',
     });
     expect(resolveSettings({ settings: file }, { NODE_NAME: 'n1' })).toEqual({
       node: 'n1',
@@ -79,6 +121,11 @@ describe('agent settings', () => {
       resyncSeconds: 30,
       gcSeconds: 120,
       watchTimeoutSeconds: 600,
+      workers: 2,
+      retryBackoff: { initialSeconds: 0.2, maxSeconds: 60 },
+      metricsRefreshSeconds: 10,
+      metricsAuth: 'kubernetes',
+      tls: { certFile: '/etc/tcqos/tls/tls.crt', keyFile: '/etc/tcqos/tls/tls.key' },
     });
     const flagged = resolveSettings({ settings: file, node: 'n2', listen: '[::1]:9400', stateDir: '/srv/state', kubeconfig: '/k' }, { NODE_NAME: 'n1', TCQOS_STATE_DIR: '/tmp/env' });
     expect(flagged).toMatchObject({ node: 'n2', listen: { host: '::1', port: 9400 }, stateDir: '/srv/state', kubeconfig: '/k' });
@@ -95,6 +142,11 @@ describe('agent settings', () => {
     ['zero seconds', { resyncSeconds: 0 }, /resyncSeconds: expected a number of seconds above 0$/],
     ['a cap below the first wait', { relistBackoff: { initialSeconds: 5, maxSeconds: 1 } }, /relistBackoff.maxSeconds is below relistBackoff.initialSeconds$/],
     ['a bad listen address', { listen: 'localhost' }, /listen: "localhost" is not HOST:PORT/],
+    ['no workers', { workers: 0 }, /workers: expected a whole number from 1 to 64$/],
+    ['a retry cap below its first wait', { retryBackoff: { initialSeconds: 5, maxSeconds: 1 } }, /retryBackoff.maxSeconds is below retryBackoff.initialSeconds$/],
+    ['an unknown metricsAuth', { metricsAuth: 'basic' }, /metricsAuth: expected one of "kubernetes", "none"$/],
+    ['unprotected metrics on every address', { metricsAuth: 'none' }, /listen: 0\.0\.0\.0:9190 with metricsAuth "none" would serve every pod's counters to anyone/],
+    ['a certificate without its key', { tlsCertFile: '/etc/tls.crt' }, /tlsCertFile and tlsKeyFile: give both or neither$/],
   ])('refuses a settings file with %s, naming the file', (_what, content, message) => {
     const file = settingsFile('bad.json', content);
     let thrown: unknown;

@@ -1,21 +1,23 @@
 /**
- * The agent's list+watch loop through the official client against the fake API server: field
- * selector, resuming from resourceVersions, 410 Gone in both forms, back-off on errors, silence.
+ * The agent's list+watch loop (Reflector) through the official client against the fake API server:
+ * field selector, resuming from resourceVersions, 410 Gone in both forms, back-off on errors,
+ * silence, and a failing API server said once, with the server and the credentials named.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadKubeConfig, podApi } from '../../src/agent/kube.ts';
+import { kubeApi } from '../../src/agent/kube.ts';
+import { loadKubeConfig } from '../../src/agent/kubeconfig.ts';
 import { AgentMetrics } from '../../src/agent/metrics.ts';
 import type { PodView } from '../../src/agent/pods.ts';
-import { PodWatch, type PodWatchOptions } from '../../src/agent/watch.ts';
+import { Reflector, type ReflectorOptions } from '../../src/agent/reflector.ts';
 import type { Logger } from '../../src/log.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
-const FAST: PodWatchOptions = { relistBackoff: { initialSeconds: 0.1, maxSeconds: 1 }, watchTimeoutSeconds: 300 };
+const FAST: ReflectorOptions = { relistBackoff: { initialSeconds: 0.1, maxSeconds: 1 }, watchTimeoutSeconds: 300 };
 
 async function eventually(check: () => void, timeoutMs = 4000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -43,7 +45,7 @@ class Seen {
 describe('the pod watch', { timeout: 15_000 }, () => {
   let fake: FakeApiServer;
   let dir: string;
-  let watch: PodWatch | undefined;
+  let watch: Reflector<PodView> | undefined;
   let registry: Registry;
   let metrics: AgentMetrics;
 
@@ -61,10 +63,10 @@ describe('the pod watch', { timeout: 15_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function startWatch(seen: Seen, options: PodWatchOptions = FAST): PodWatch {
+  function startWatch(seen: Seen, options: ReflectorOptions = FAST, log: Logger = quiet): Reflector<PodView> {
     fake.writeKubeconfig(join(dir, 'kubeconfig'));
-    const api = podApi(loadKubeConfig(join(dir, 'kubeconfig'), {}), 'node-a');
-    watch = new PodWatch(api, options, seen.handlers, metrics, quiet);
+    const { config, source, server } = loadKubeConfig(join(dir, 'kubeconfig'), {});
+    watch = new Reflector(kubeApi(config, source, 'node-a').pods, { server, source }, options, seen.handlers, metrics, log);
     watch.start();
     return watch;
   }
@@ -187,6 +189,40 @@ describe('the pod watch', { timeout: 15_000 }, () => {
     await eventually(() => expect(fake.requestsTo('watch').length).toBeGreaterThanOrEqual(2), 3000);
     expect(await counter('tcqos_agent_watch_restarts_total', 'reason="stalled"')).toBeGreaterThanOrEqual(1);
     expect(fake.requestsTo('list')).toHaveLength(1);
+  });
+
+  it('says once that the API server fails, naming it and the kubeconfig, and once that it answers again', async () => {
+    const lines: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+    const capture = (level: string) => (fields: object, message: string) => lines.push({ level, message, fields: fields as Record<string, unknown> });
+    const log: Logger = { info: capture('info'), warn: capture('warn'), error: capture('error'), debug: capture('debug') };
+    fake.failNext(...Array.from({ length: 4 }, () => ({ status: 503 })));
+    const seen = new Seen();
+    const running = startWatch(seen, { relistBackoff: { initialSeconds: 0.02, maxSeconds: 0.05 }, watchTimeoutSeconds: 300 }, log);
+    await eventually(() => expect(running.state).toBe('watching'));
+    const warned = lines.filter((line) => line.level === 'warn');
+    expect(warned).toHaveLength(1);
+    expect(warned[0]!.message).toContain(`cannot use the API server ${fake.url} (credentials: kubeconfig ${join(dir, 'kubeconfig')}): HTTP 503`);
+    expect(lines.filter((line) => line.level === 'debug')).toHaveLength(3);
+    expect(lines.find((line) => line.level === 'info' && line.message.startsWith('the API server answers again'))?.fields).toMatchObject({ failures: 4 });
+  });
+
+  it('names the refused connection of an API server that is not there', async () => {
+    const lines: string[] = [];
+    const log: Logger = { ...quiet, warn: (_fields, message) => lines.push(message) };
+    const gone = await FakeApiServer.start();
+    const url = gone.url;
+    await gone.close();
+    const config = join(dir, 'kubeconfig-gone');
+    writeFileSync(config, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'c', cluster: { server: url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }], 'current-context': 'x' }));
+    const loaded = loadKubeConfig(config, {});
+    watch = new Reflector(kubeApi(loaded.config, loaded.source, 'node-a').pods, loaded, { relistBackoff: { initialSeconds: 0.02, maxSeconds: 0.05 }, watchTimeoutSeconds: 300 }, new Seen().handlers, metrics, log);
+    watch.start();
+    await eventually(() => expect(fake.requestsTo('list')).toHaveLength(0));
+    await eventually(() => expect(lines).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`cannot use the API server ${url}`);
+    expect(lines[0]).toMatch(/ECONNREFUSED/);
   });
 
   it('stops at once, also while waiting to retry', async () => {
