@@ -17,10 +17,13 @@
  *
  * Subnets (unshapedSubnets/shapedSubnets) come from the conflist; the runtime's are used only for a
  * direction the conflist leaves uncapped, since they exempt traffic from shaping.
+ *
+ * With an uplink, a direction's guaranteed rate is then lowered to what one attachment may hold
+ * there (uplink.maxGuaranteePerAttachment; its ceil stays), so no pod can claim the uplink.
  */
 import { capFor } from './caps.ts';
 import { loadCidrSupport } from './cidr.ts';
-import { atField } from './errors.ts';
+import { atField, atSource } from './errors.ts';
 import { canonicalKeys } from './keys.ts';
 import { annotatedTree, readPolicyAnnotation, type PolicyAnnotation } from './policy-annotations.ts';
 import { DIRECTIONS, type DerivedPolicy, type Direction, type DirectionPolicy, type PolicyInputs, type PolicySource } from './policy.ts';
@@ -30,8 +33,9 @@ import { readRuntime, runtimeLimit, RUNTIME_PREFIX } from './runtime.ts';
 import { configSchema, POD_ANNOTATIONS_KEY } from './schema.ts';
 import { schemaError } from './schema-errors.ts';
 import { readSettings } from './settings.ts';
-import { subnetRules, withSubnets } from './subnets.ts';
-import { fitUnder } from './tighten.ts';
+import { checkFilterCount } from './peers.ts';
+import { oneFamilyWarning, subnetRules, withSubnets } from './subnets.ts';
+import { capGuarantee, fitUnder } from './tighten.ts';
 import { singleClassDirection } from './tree.ts';
 import { formatRate, parseSize } from './units.ts';
 import { validateConfig } from './validate-config.generated.js';
@@ -55,6 +59,7 @@ export async function derivePolicy(inputs: PolicyInputs): Promise<DerivedPolicy>
   const caps: { -readonly [D in Direction]?: DirectionPolicy } = {};
   const policy: { -readonly [D in Direction]?: DirectionPolicy } = {};
   const sources: { -readonly [D in Direction]?: PolicySource } = {};
+  const subnetWarnings = new Set<string>();
   for (const direction of DIRECTIONS) {
     const cap = capFor(config, direction);
     const requested = annotation && annotatedTree(annotation, direction);
@@ -67,10 +72,20 @@ export async function derivePolicy(inputs: PolicyInputs): Promise<DerivedPolicy>
     if (cap && runtimeSubnets && !staticSubnets) {
       warnings.push(`${RUNTIME_PREFIX.slice(0, -1)} subnets ignored for ${direction}: they would loosen the configured limit`);
     }
-    policy[direction] = subnets ? withSubnets(derived.policy, subnets) : derived.policy;
+    const guaranteed = settings.uplink ? capGuarantee(derived.policy, settings.uplink.maxGuaranteePerAttachment, 'uplink.maxGuaranteePerAttachment') : undefined;
+    if (guaranteed?.lowered.length) notices.push(`${direction}: guaranteed ${guaranteed.lowered.join(', ')}: the most one attachment may hold on uplink ${settings.uplink!.name}`);
+    const shaped = guaranteed?.policy ?? derived.policy;
+    if (subnets) {
+      const warning = oneFamilyWarning(subnets);
+      if (warning) subnetWarnings.add(warning);
+      policy[direction] = withSubnets(shaped, subnets);
+      checkFilterCount(policy[direction]!, subnets.field, `${direction}'s peers x ports with these subnets`);
+    } else {
+      policy[direction] = shaped;
+    }
     sources[direction] = derived.source;
   }
-  return { caps, policy, sources, settings, warnings, notices };
+  return { caps, policy, sources, settings, warnings: [...warnings, ...subnetWarnings], notices };
 }
 
 function readConfig(input: Record<string, unknown>, warnings: string[]): RawConfig {
@@ -89,8 +104,9 @@ function deriveDirection(
 ): { policy: DirectionPolicy; source: PolicySource } | undefined {
   let current: { policy: DirectionPolicy; source: PolicySource } | undefined = cap && { policy: cap, source: 'config' };
   if (requested) {
-    const fitted = cap ? fitUnder(requested.tree, cap) : { policy: requested.tree, lowered: [] };
-    if (fitted.lowered.length) notices.push(`annotation ${requested.key}: ${direction} fitted under the configured cap (${fitted.lowered.join(', ')})`);
+    const source = `annotation ${requested.key}`;
+    const fitted = cap ? atSource(source, () => fitUnder(requested.tree, cap, `${direction}.classes`)) : { policy: requested.tree, lowered: [] };
+    if (fitted.lowered.length) notices.push(`${source}: ${direction} fitted under the configured cap (${fitted.lowered.join(', ')})`);
     current = { policy: fitted.policy, source: 'annotation' };
   }
   if (!runtime) return current;
@@ -99,7 +115,7 @@ function deriveDirection(
     const from = current.source === 'annotation' ? 'annotation' : 'configured limit';
     notices.push(`${RUNTIME_PREFIX}${direction}Rate ${formatRate(runtime.rate)} is above the ${formatRate(current.policy.ceil)} of the ${from}: the lower limit stays`);
   }
-  const fitted = fitUnder(current.policy, { rate: runtime.rate, ceil: runtime.rate, burst: runtime.burst });
+  const fitted = fitUnder(current.policy, { rate: runtime.rate, ceil: runtime.rate, burst: runtime.burst }, `${RUNTIME_PREFIX}${direction}Rate`);
   return { policy: fitted.policy, source: fitted.lowered.length ? 'runtime' : current.source };
 }
 

@@ -6,7 +6,8 @@
  * the rate and at least 64 KiB), so both paths end with the same bucket.
  */
 import { ConfigError } from './errors.ts';
-import { policyAnnotations } from './policy-annotations.ts';
+import { checkAnnotationSize, policyAnnotations } from './policy-annotations.ts';
+import { quote } from './quote.ts';
 import { parseRate } from './units.ts';
 
 export const INGRESS_BANDWIDTH_ANNOTATION = 'kubernetes.io/ingress-bandwidth';
@@ -52,9 +53,10 @@ export function runtimeFromAnnotations(annotations: Readonly<Record<string, stri
 
 /** The quantity in bits per second, rounded up to a whole bit as Kubernetes' Quantity.Value() does. */
 function bitsPerSecond(text: unknown, annotation: string): number {
+  if (typeof text === 'string') checkAnnotationSize(annotation, text);
   const found = typeof text === 'string' ? QUANTITY.exec(text) : null;
   if (!found) {
-    throw new ConfigError('', `${JSON.stringify(text)} is not a Kubernetes quantity (e.g. "10M", "1Gi")`, `annotation ${annotation}`);
+    throw new ConfigError('', `${quote(text)} is not a Kubernetes quantity (e.g. "10M", "1Gi")`, `annotation ${annotation}`);
   }
   const exponent = found[2]?.match(/^[eE]/) ? 10 ** Number(found[2].slice(1)) : undefined;
   const scale = exponent ?? SUFFIX_SCALE[found[2] ?? '']!;
@@ -63,6 +65,6 @@ function bitsPerSecond(text: unknown, annotation: string): number {
   try {
     return parseRate(bits);
   } catch (error) {
-    throw new ConfigError('', `${JSON.stringify(text)}: ${(error as Error).message}`, `annotation ${annotation}`);
+    throw new ConfigError('', `${quote(text)}: ${(error as Error).message}`, `annotation ${annotation}`);
   }
 }

@@ -10,6 +10,7 @@ import type { RawDirections } from './raw.ts';
 import { policyAnnotationSchema } from './schema.ts';
 import { schemaError } from './schema-errors.ts';
 import { directionTree } from './tree.ts';
+import { LIMITS } from './units.ts';
 import { validatePolicyAnnotation } from './validate-config.generated.js';
 
 export const POLICY_ANNOTATION = 'tcqos.io/policy';
@@ -33,6 +34,7 @@ export function readPolicyAnnotation(annotations: Readonly<Record<string, unknow
   const source = `annotation ${key}`;
   const text = annotations[key];
   if (typeof text !== 'string') throw new ConfigError('', 'is not a string', source);
+  checkAnnotationSize(key, text);
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -42,6 +44,14 @@ export function readPolicyAnnotation(annotations: Readonly<Record<string, unknow
   }
   if (!validatePolicyAnnotation(document)) throw schemaError(validatePolicyAnnotation.errors, policyAnnotationSchema, { root: '' }).from(source);
   return { key, document: document as RawDirections };
+}
+
+/** Refuses an annotation value larger than tcqos reads at all, before anything parses it. */
+export function checkAnnotationSize(key: string, text: string): void {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > LIMITS.maxAnnotationBytes) {
+    throw new ConfigError('', `is ${bytes} bytes, more than the ${LIMITS.maxAnnotationBytes} tcqos reads`, `annotation ${key}`);
+  }
 }
 
 /** The annotation's tree for one direction (CIDR support must be loaded when it lists peers). */

@@ -53,10 +53,30 @@ export interface Policy {
   readonly ingress?: DirectionPolicy;
 }
 
-/** The node's link to the outside: what the whole node may send (bit/s), shared by its pods. */
+/** Only readUplink (settings.ts) makes an Uplink: its rates are checked against each other there. */
+declare const checkedUplink: unique symbol;
+
+/**
+ * The node's link to the outside, shared by its pods (rates in bit/s). What pods may be guaranteed
+ * on it, together, is `capacity - reserve` (admission counts against that); each attachment's
+ * guarantee is first lowered to `maxGuaranteePerAttachment`. Invariants (readUplink):
+ * 0 < reserve < capacity, 0 < maxGuaranteePerAttachment <= capacity - reserve.
+ */
 export interface Uplink {
   readonly name: string;
   readonly capacity: number;
+  /** Kept for traffic that is no attachment's (the node's own, pods without tcqos). */
+  readonly reserve: number;
+  /** The most one attachment's guaranteed rate counts for, per direction. */
+  readonly maxGuaranteePerAttachment: number;
+  /** Whether tcqos builds the uplink's own tree that keeps the guarantees between pods. */
+  readonly enforce: boolean;
+  readonly [checkedUplink]: true;
+}
+
+/** What pods may be guaranteed on an uplink together: its capacity less the reserve (records written before reserves had none). */
+export function guaranteeable(uplink: { readonly capacity: number; readonly reserve?: number }): number {
+  return uplink.capacity - (uplink.reserve ?? 0);
 }
 
 export interface Settings {
@@ -69,6 +89,8 @@ export interface Settings {
   readonly logLevel: string;
   readonly stateDir?: string;
   readonly uplink?: Uplink;
+  /** kubelet's --cgroup-root ("/" when unset): where pods' cgroup v2 directories are found. */
+  readonly cgroupRoot?: string;
 }
 
 /** Which input decided a direction's values in force ('operator': set live by `tcqos update`). */

@@ -38,6 +38,14 @@ export interface RawDirections {
   readonly ingress?: RawDirection;
 }
 
+export interface RawUplink {
+  readonly name: string;
+  readonly capacity: Quantity;
+  readonly reserve?: Quantity;
+  readonly maxGuaranteePerAttachment?: Quantity;
+  readonly enforce?: boolean;
+}
+
 export interface RawConfig extends RawBandwidth, RawDirections {
   readonly cniVersion: string;
   readonly name?: string;
@@ -46,7 +54,8 @@ export interface RawConfig extends RawBandwidth, RawDirections {
   readonly logLevel?: string;
   readonly stateDir?: string;
   readonly hostSide?: boolean;
-  readonly uplink?: { readonly name: string; readonly capacity: Quantity };
+  readonly uplink?: RawUplink;
+  readonly cgroupRoot?: string;
   readonly runtimeConfig?: {
     readonly bandwidth?: RawBandwidth;
     readonly 'io.kubernetes.cri.pod-annotations'?: Readonly<Record<string, string>>;

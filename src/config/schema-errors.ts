@@ -3,7 +3,7 @@
  * ("egress.classes[0].rate"), and for an unknown key, the known key it most likely meant.
  */
 import { ConfigError } from './errors.ts';
-import { IFNAME_PATTERN, IFNAME_RULE } from './names.ts';
+import { CGROUP_ROOT_PATTERN, CGROUP_ROOT_RULE, IFNAME_PATTERN, IFNAME_RULE } from './names.ts';
 import { nearest } from './suggest.ts';
 import type { SchemaError } from './validate-config.generated.js';
 
@@ -12,6 +12,7 @@ import type { SchemaError } from './validate-config.generated.js';
 const PATTERN_WORDS: Readonly<Record<string, string>> = {
   [IFNAME_PATTERN.source]: `is not an interface name (${IFNAME_RULE})`,
   '^/': 'must be an absolute path',
+  [CGROUP_ROOT_PATTERN.source]: `must be ${CGROUP_ROOT_RULE}`,
 };
 
 interface SchemaNode {

@@ -5,7 +5,7 @@
  * into standalone code, so no schema is compiled when a pod starts. Units are checked by the
  * normaliser (units.ts), which names the field in its message.
  */
-import { IFNAME_PATTERN } from './names.ts';
+import { CGROUP_ROOT_PATTERN, IFNAME_PATTERN } from './names.ts';
 import { LIMITS } from './units.ts';
 
 const rate = { type: ['integer', 'string'], maxLength: 32 };
@@ -105,8 +105,15 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['name', 'capacity'],
-      properties: { name: { type: 'string', pattern: IFNAME_PATTERN.source }, capacity: rate },
+      properties: {
+        name: { type: 'string', pattern: IFNAME_PATTERN.source },
+        capacity: rate,
+        reserve: rate,
+        maxGuaranteePerAttachment: rate,
+        enforce: { type: 'boolean' },
+      },
     },
+    cgroupRoot: { type: 'string', maxLength: 4096, pattern: CGROUP_ROOT_PATTERN.source },
   },
 } as const;
 

@@ -1,12 +1,15 @@
 /**
  * One direction's class tree (the conflist's or an annotation's `egress` / `ingress`) -> a
  * DirectionPolicy, with the rules that make a tree shapeable: classes fit under the direction,
- * names are unique, the default names a class, unmatched traffic always has a class.
+ * names are unique, the default names a class, unmatched traffic always has a class, peers are
+ * merged and the filters they become stay within LIMITS.maxFiltersPerDirection.
  */
 import { checkBurstTime } from './bursts.ts';
 import { parseCidrList } from './cidr.ts';
 import { atField, ConfigError } from './errors.ts';
+import { checkFilterCount, mergePeers } from './peers.ts';
 import { IMPLICIT_DEFAULT_CLASS, UNSHAPED_CLASS, type ClassPolicy, type Direction, type DirectionPolicy, type MatchRule } from './policy.ts';
+import { quote } from './quote.ts';
 import type { RawClass, RawDirection } from './raw.ts';
 import { formatRate, LIMITS, parseRate, parseSize } from './units.ts';
 
@@ -42,12 +45,14 @@ export function directionTree(tree: RawDirection, direction: Direction): Directi
   }
   if (tree.default !== undefined && !names.has(tree.default)) {
     const none = classes.length ? '' : ': this direction lists no classes';
-    throw new ConfigError(`${direction}.default`, `names no class (${JSON.stringify(tree.default)})${none}`);
+    throw new ConfigError(`${direction}.default`, `names no class (${quote(tree.default)})${none}`);
   }
   if (classes.length === 0) return singleClassDirection(rate, burst, ceil);
   const defaultClass = tree.default ?? (names.has(IMPLICIT_DEFAULT_CLASS) ? IMPLICIT_DEFAULT_CLASS : undefined);
   if (defaultClass === undefined) classes.push(implicitDefault(rate - guaranteed, direction));
-  return { rate, ceil, classes, defaultClass: defaultClass ?? IMPLICIT_DEFAULT_CLASS, rules, ...(burst ? { burst } : {}) };
+  const policy = { rate, ceil, classes, defaultClass: defaultClass ?? IMPLICIT_DEFAULT_CLASS, rules, ...(burst ? { burst } : {}) };
+  checkFilterCount(policy, `${direction}.classes`);
+  return policy;
 }
 
 /** A class, checked against its direction: a class's ceil defaults to its rate, and neither may pass the direction's ceil. */
@@ -80,7 +85,7 @@ function matchRule(raw: RawClass, at: string): MatchRule | undefined {
   }
   return {
     className: raw.name,
-    peers: parseCidrList(`${at}.peers`, raw.peers),
+    peers: mergePeers(parseCidrList(`${at}.peers`, raw.peers)),
     ...(raw.protocol ? { protocol: raw.protocol } : {}),
     ports: raw.ports ?? [],
   };

@@ -60,8 +60,31 @@ describe('a tcqos.io/policy annotation', () => {
       config: { ...base, egressRate: 10e6, egressBurst: 80_000 },
       annotations: policyOf({ egress: { rate: '50mbit', burst: '1MiB', classes: [{ name: 'db', rate: '10mbit', burst: '512KiB', peers: ['198.18.0.3'] }] } }),
     });
-    expect(derived.policy.egress?.burst).toBe(10_000);
-    expect(derived.policy.egress?.classes.every((c) => c.burst === undefined || c.burst <= 10_000)).toBe(true);
+    const egress = derived.policy.egress!;
+    // The root's bucket and every class's together: HTB lets a class with tokens send without asking the root.
+    expect((egress.burst ?? 0) + egress.classes.reduce((sum, c) => sum + (c.burst ?? 0), 0)).toBeLessThanOrEqual(10_000);
+    expect(egress.burst).toBe(6_666);
+  });
+
+  it('with classes whose floors cannot fit under the cap is refused, naming the annotation and the field', async () => {
+    const classes = Array.from({ length: 64 }, (_, i) => ({ name: `c${i}`, rate: '1mbit' }));
+    expect(await refusal({ config: { ...base, egress: { rate: '100kbit' } }, annotations: policyOf({ egress: { rate: '64mbit', default: 'c0', classes } }) })).toBe(
+      'annotation tcqos.io/policy: egress.classes: 64 classes of at least 8kbit each (512kbit) do not fit under 100kbit',
+    );
+  });
+
+  it('under a runtime rate too low for its classes is refused, naming the runtime field', async () => {
+    const classes = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, rate: '1mbit' }));
+    expect(await refusal({ config: { ...base, egress: { rate: '20mbit', default: 'c0', classes } }, runtime: { egressRate: 100_000, egressBurst: 100_000 } })).toBe(
+      'runtimeConfig.bandwidth.egressRate: 20 classes of at least 8kbit each (160kbit) do not fit under 100kbit',
+    );
+  });
+
+  it('of 8 classes with 29 MiB bursts under a cap without a burst gets only default buckets', async () => {
+    const classes = Array.from({ length: 8 }, (_, i) => ({ name: `c${i}`, rate: '1250kbit', ceil: '10mbit', burst: '29MiB' }));
+    const derived = await derivePolicy({ config: { ...base, egress: { rate: '10mbit' } }, annotations: policyOf({ egress: { rate: '10mbit', default: 'c0', classes } }) });
+    expect(derived.policy.egress?.classes.map((c) => c.burst)).toEqual(Array(8).fill(undefined));
+    expect(derived.notices).toEqual(['annotation tcqos.io/policy: egress fitted under the configured cap (8 bursts dropped: the limit sets none, so every bucket is the default)']);
   });
 
   it('for the network (tcqos.io/policy.<name>) replaces the generic one, no merge', async () => {
