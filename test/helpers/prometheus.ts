@@ -164,6 +164,12 @@ export interface ScrapeJob {
   readonly targets: readonly string[];
   /** Default /metrics. */
   readonly metricsPath?: string;
+  /** Default http. */
+  readonly scheme?: 'http' | 'https';
+  /** Sent as `Authorization: Bearer TOKEN`. */
+  readonly bearerToken?: string;
+  /** Accept any serving certificate (a self-signed one, as the agent makes by default). */
+  readonly insecureSkipVerify?: boolean;
 }
 
 /** One series of an instant vector: its labels (with job and instance) and value. */
@@ -190,6 +196,9 @@ export async function startPrometheus(jobs: readonly ScrapeJob[], options: { scr
     scrape_configs: jobs.map((job) => ({
       job_name: job.job,
       metrics_path: job.metricsPath ?? '/metrics',
+      ...(job.scheme ? { scheme: job.scheme } : {}),
+      ...(job.bearerToken ? { authorization: { type: 'Bearer', credentials: job.bearerToken } } : {}),
+      ...(job.insecureSkipVerify ? { tls_config: { insecure_skip_verify: true } } : {}),
       static_configs: [{ targets: job.targets }],
     })),
   };
