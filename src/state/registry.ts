@@ -3,11 +3,18 @@
  * written atomically (temp file + rename) by whoever holds the attachment's lock. It lives under
  * /run by default: attachments do not outlive a reboot, and neither should their records.
  *
+ * The state directory is checked before the registry is used (state-dir.ts). Temp files are
+ * created exclusively (O_EXCL, O_NOFOLLOW, mode 0600) under unpredictable names, so nothing can be
+ * planted where a writer is about to write; a killed writer's temp file is dropped by its age
+ * (pids mean nothing across PID namespaces). Records are opened without following symlinks.
+ *
  * A record that cannot be read never stops a command: it is reported (list, GC) and replaced
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
+import { checkPrivateDir, ensurePrivateDir } from './state-dir.ts';
 
 export const DEFAULT_STATE_DIR = '/run/tcqos';
 export const STATE_DIR_VARIABLE = 'TCQOS_STATE_DIR';
@@ -29,9 +36,16 @@ function fileName(ref: AttachmentRef): string {
   return `${ref.ifname}@${ref.containerId}.json`;
 }
 
+/** A temp file older than this was left by a killed writer: a live one renames its own within milliseconds. */
+export const ABANDONED_TEMP_MS = 60_000;
+const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
 export class Registry {
   readonly stateDir: string;
   private readonly dir: string;
+  /** Whether the records' directory exists and it and the state directory were found safe (checked once). */
+  private checked = false;
 
   constructor(stateDir: string) {
     this.stateDir = stateDir;
@@ -47,10 +61,19 @@ export class Registry {
   }
 
   write(record: AttachmentRecord): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (!this.checked) {
+      ensurePrivateDir(this.stateDir);
+      ensurePrivateDir(this.dir);
+      this.checked = true;
+    }
     const target = `${this.dir}/${fileName(record)}`;
-    const temp = `${target}.${process.pid}.tmp`;
-    writeFileSync(temp, `${JSON.stringify(record, null, 1)}\n`, { mode: 0o600 });
+    const temp = `${target}.${randomBytes(8).toString('hex')}.tmp`;
+    const fd = openSync(temp, TEMP_FLAGS, 0o600);
+    try {
+      writeFileSync(fd, `${JSON.stringify(record, null, 1)}\n`);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temp, target);
   }
 
@@ -93,25 +116,35 @@ export class Registry {
     return dropped;
   }
 
-  /** Removes the temp files of writers killed before their rename; returns how many. */
-  dropAbandonedTemps(): number {
+  /** Removes the temp files of writers killed before their rename (by age); returns how many. */
+  dropAbandonedTemps(now = Date.now()): number {
     let names: string[];
     try {
+      this.checkOnce();
       names = readdirSync(this.dir);
     } catch {
       return 0;
     }
     let dropped = 0;
     for (const name of names) {
-      // A writer renames its temp file within milliseconds: one a minute old was left by a killed writer.
-      if (!name.endsWith('.tmp') || Date.now() - (statSync(`${this.dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) < 60_000) continue;
+      if (!name.endsWith('.tmp') || now - (lstatSync(`${this.dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? now) < ABANDONED_TEMP_MS) continue;
       rmSync(`${this.dir}/${name}`, { force: true });
       dropped++;
     }
     return dropped;
   }
 
+  /** Refuses (UnsafeStateDirError) to trust records from a state directory others could write. */
+  private checkOnce(): void {
+    if (this.checked) return;
+    checkPrivateDir(this.stateDir);
+    checkPrivateDir(this.dir);
+    // Until the records' directory exists there is nothing to trust, and a writer still has to make it.
+    this.checked = pathExists(this.dir);
+  }
+
   private fileNames(): string[] {
+    this.checkOnce();
     try {
       // Temp files of a writer killed before its rename are not records.
       return readdirSync(this.dir).filter((name) => name.endsWith('.json'));
@@ -121,11 +154,19 @@ export class Registry {
   }
 
   private readFile(name: string): RecordRead {
+    this.checkOnce();
     let text: string;
     try {
-      text = readFileSync(`${this.dir}/${name}`, 'utf8');
+      const fd = openSync(`${this.dir}/${name}`, READ_FLAGS);
+      try {
+        text = readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
-      return (error as NodeJS.ErrnoException).code === 'ENOENT' ? {} : { problem: (error as Error).message };
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return {};
+      return { problem: code === 'ELOOP' ? 'a symlink, not a record' : (error as Error).message };
     }
     let value: unknown;
     try {
