@@ -8,7 +8,8 @@ import type { ToolRunner } from '../netns/runner.ts';
 import { uplinkLockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
-import { AdmissionError } from './errors.ts';
+import { FIRST_CLASS_MINOR, LAST_CLASS_MINOR } from '../tc/handles.ts';
+import { AdmissionError, AdmissionFullError } from './errors.ts';
 
 function sameAttachment(a: AttachmentRef, b: AttachmentRef): boolean {
   return a.containerId === b.containerId && a.ifname === b.ifname;
@@ -18,21 +19,38 @@ function guaranteed(policy: PolicyJson, direction: 'egress' | 'ingress'): number
   return policy[direction]?.rate ?? 0;
 }
 
-/** Writes `record` if its uplink has room for it (or it names none); throws AdmissionError otherwise. */
-export async function admitAndRecord(registry: Registry, record: AttachmentRecord, runner: ToolRunner): Promise<void> {
+/**
+ * Writes `record` if its uplink has room for it (or it names none); throws AdmissionError otherwise.
+ * A class on the uplink's tree not numbered yet (minor 0, never a class's) gets the lowest minor no
+ * other attachment of the uplink has, under the same lock. Resolves to the record written.
+ */
+export async function admitAndRecord(registry: Registry, record: AttachmentRecord, runner: ToolRunner): Promise<AttachmentRecord> {
   const uplink = record.uplink;
   if (!uplink) {
     registry.write(record);
-    return;
+    return record;
   }
-  await withLock(
+  return withLock(
     uplinkLockPath(registry.stateDir, uplink.name),
     async () => {
       checkAdmission(registry, record);
-      registry.write(record);
+      const numbered = record.uplinkClass?.minor === 0 ? { ...record, uplinkClass: { ...record.uplinkClass, minor: freeMinor(registry, record) } } : record;
+      registry.write(numbered);
+      return numbered;
     },
     { runner },
   );
+}
+
+function freeMinor(registry: Registry, record: AttachmentRecord): number {
+  const taken = new Set(
+    registry
+      .list()
+      .records.filter((other) => other.uplink?.name === record.uplink?.name && !sameAttachment(other, record))
+      .flatMap((other) => (other.uplinkClass ? [other.uplinkClass.minor] : [])),
+  );
+  for (let minor = FIRST_CLASS_MINOR; minor <= LAST_CLASS_MINOR; minor++) if (!taken.has(minor)) return minor;
+  throw new AdmissionFullError(record.uplink!.name);
 }
 
 /**

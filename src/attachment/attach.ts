@@ -5,6 +5,7 @@
  */
 import { policyToJson } from '../config/policy-json.ts';
 import type { DerivedPolicy, PolicySource } from '../config/policy.ts';
+import type { UplinkSettings } from '../plan/uplink.ts';
 import type { Logger } from '../log.ts';
 import type { ToolRunner } from '../netns/runner.ts';
 import type { NetnsSession, SessionOptions } from '../netns/session.ts';
@@ -17,9 +18,10 @@ import { admitAndRecord } from './admission.ts';
 import { removeShaping } from './remove.ts';
 import { shapeAttachment } from './shape.ts';
 import { withHostEnd, withSite } from './site.ts';
+import { convergeUplink, enforcedUplinkOf, uplinkClassFor } from './uplink.ts';
 
 /** Who the attachment is and its inputs as they will be kept, with the policy derived from them. */
-export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations' | 'host'> & {
+export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations' | 'host' | 'uplinkClass'> & {
   readonly derived: DerivedPolicy;
 };
 
@@ -41,6 +43,7 @@ export function newRecord(attachment: NewAttachment, now = new Date().toISOStrin
     classIds: assignAttachmentClassIds(derived.policy),
     ...(attachment.host ? { host: attachment.host } : {}),
     ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
+    ...(attachment.uplinkClass ? { uplinkClass: attachment.uplinkClass } : {}),
     createdAt: now,
     updatedAt: now,
   };
@@ -49,20 +52,46 @@ export function newRecord(attachment: NewAttachment, now = new Date().toISOStrin
 /** Where the host end is when no record says (found only when needed: it costs a process). */
 export type UnrecordedHostEnd = () => Promise<HostEnd | undefined>;
 
-/** ADD: admit, record, shape at its site; on failure nothing stays (no tc state, no record, no share). */
+/**
+ * ADD: admit, record, shape at its site, then converge the uplink's tree when it is enforced; on
+ * failure nothing stays (no tc state, no record, no share, no class on the uplink).
+ */
 export async function attach(registry: Registry, pod: NetnsSession, attachment: NewAttachment, log: Logger, tools: SessionOptions): Promise<AttachmentPlan> {
   return withAttachmentLock(registry, pod.path, attachment, pod.runner, async () => {
-    const record = newRecord(attachment);
-    await admitAndRecord(registry, record, pod.runner);
+    const { settings } = attachment.derived;
+    const enforced = settings.uplink?.enforce && !attachment.host ? settings.uplink : undefined;
+    const uplinkClass = enforced && (await uplinkClassFor(pod, attachment.ifname, enforced, { ...attachment.pod, ...settings }, tools));
+    const record = await admitAndRecord(registry, newRecord({ ...attachment, ...(uplinkClass ? { uplinkClass } : {}) }), pod.runner);
+    let shaped = false;
     try {
-      return await withSite(record, pod, tools, ({ session, ifname, site }) =>
+      const plan = await withSite(record, pod, tools, ({ session, ifname, site }) =>
         shapeAttachment(session, { ifname, site, policy: attachment.derived.policy, classIds: record.classIds }, log),
       );
+      shaped = true;
+      if (enforced) await convergeUplink(registry, enforced, log, tools);
+      return plan;
     } catch (error) {
       registry.remove(record);
+      if (shaped) await undo(registry, pod, record, enforced, log, tools);
       throw error;
     }
   });
+}
+
+/** What a failed ADD had installed goes again: its site's shaping, its class on the uplink. */
+async function undo(registry: Registry, pod: NetnsSession, record: AttachmentRecord, uplink: UplinkSettings | undefined, log: Logger, tools: SessionOptions): Promise<void> {
+  try {
+    await withSite(record, pod, tools, ({ session, ifname }) => removeShaping(session, ifname));
+    if (uplink) await convergeUplink(registry, uplink, log, tools);
+  } catch (error) {
+    log.error({ err: error }, 'removing what a failed ADD installed failed too');
+  }
+}
+
+/** The uplink's tree is converged again after an attachment on it went. */
+async function reconvergeUplinkOf(registry: Registry, record: AttachmentRecord | undefined, log: Logger, tools: SessionOptions): Promise<void> {
+  const uplink = enforcedUplinkOf(record);
+  if (uplink) await convergeUplink(registry, uplink, log, tools);
 }
 
 /** Runs `work` holding the attachment's lock, waiting for it the way the caller runs its tools. */
@@ -74,11 +103,20 @@ export function withAttachmentLock<T>(registry: Registry, netns: string, ref: At
  * DEL: remove the shaping at the attachment's site and its record; true when there was an ifb.
  * Without a readable record, the host end the chain's result names (if any) is cleaned as well.
  */
-export async function detach(registry: Registry, pod: NetnsSession, ref: AttachmentRef, tools: SessionOptions, hostEnd?: UnrecordedHostEnd): Promise<boolean> {
+export async function detach(
+  registry: Registry,
+  pod: NetnsSession,
+  ref: AttachmentRef,
+  log: Logger,
+  tools: SessionOptions,
+  hostEnd?: UnrecordedHostEnd,
+): Promise<boolean> {
   return withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
-    const host = registry.read(ref).record?.host ?? (await hostEnd?.());
+    const { record } = registry.read(ref);
+    const host = record?.host ?? (await hostEnd?.());
     const removedIfb = await withSite({ ifname: ref.ifname, ...(host ? { host } : {}) }, pod, tools, ({ session, ifname }) => removeShaping(session, ifname));
     registry.remove(ref);
+    await reconvergeUplinkOf(registry, record, log, tools);
     return removedIfb;
   });
 }
@@ -89,11 +127,13 @@ export async function detach(registry: Registry, pod: NetnsSession, ref: Attachm
  * attachment's lock, which unlinks the lock file a killed command left (runtimes before CNI 1.1
  * never call GC).
  */
-export async function forget(registry: Registry, ref: AttachmentRef, netns: string, tools: SessionOptions, hostEnd?: UnrecordedHostEnd): Promise<void> {
+export async function forget(registry: Registry, ref: AttachmentRef, netns: string, log: Logger, tools: SessionOptions, hostEnd?: UnrecordedHostEnd): Promise<void> {
   const work = async () => {
-    const host = registry.read(ref).record?.host ?? (await hostEnd?.());
+    const { record } = registry.read(ref);
+    const host = record?.host ?? (await hostEnd?.());
     if (host) await withHostEnd(host, tools, ({ session, ifname }) => removeShaping(session, ifname));
     registry.remove(ref);
+    await reconvergeUplinkOf(registry, record, log, tools);
   };
   if (!netns) await work();
   else await withAttachmentLock(registry, netns, ref, tools.runner, work);

@@ -38,7 +38,7 @@ export async function collectGarbage(
     if (record.network !== network || keep.has(`${record.containerId}\0${record.ifname}`)) continue;
     if (!pathExists(record.netns)) continue;
     try {
-      await withNetns(record.netns, tools, (session) => detach(registry, session, record, tools));
+      await withNetns(record.netns, tools, (session) => detach(registry, session, record, log, tools));
       unshaped.push(record);
     } catch (error) {
       log.warn({ err: error, containerId: record.containerId, ifname: record.ifname }, 'GC could not remove a stale attachment');
@@ -58,7 +58,7 @@ export async function forgetGone(registry: Registry, log: Logger, tools: Session
   const forgotten: AttachmentRecord[] = [];
   for (const record of gone) {
     try {
-      await forget(registry, record, record.netns, tools);
+      await forget(registry, record, record.netns, log, tools);
       forgotten.push(record);
     } catch (error) {
       log.warn({ err: error, containerId: record.containerId, ifname: record.ifname }, 'could not remove what is left of a gone attachment');

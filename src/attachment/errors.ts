@@ -56,6 +56,16 @@ export class AdmissionError extends Error {
   }
 }
 
+/** Every class number of an uplink's tree is taken (thousands of attachments on one uplink). */
+export class AdmissionFullError extends Error {
+  constructor(uplink: string) {
+    super(`uplink ${uplink} has no class left for another attachment`);
+  }
+}
+
+/** The uplink is not where the attachment's traffic goes, or not there at all. */
+export class UplinkMismatchError extends Error {}
+
 /** ip or tc refused part of the work: what was being done, the line, tc's words, and what they mean. */
 export class ApplyError extends Error {
   readonly run: ToolRun;

@@ -43,6 +43,6 @@ async function removeIfbWhile(session: NetnsSession, ifb: string, meanwhile: () 
 
 /** tcqos's root qdisc and ingress qdisc on the pod interface. */
 async function removeQdiscs(session: NetnsSession, state: AttachmentState): Promise<void> {
-  const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs }) : [];
+  const lines = state.ifaceExists ? teardownLines(state.ifname, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs ? (state.ingress!.kind as 'ingress' | 'clsact') : undefined }) : [];
   if (lines.length) await session.mustRun('tc', ['-batch', '-'], script(lines));
 }

@@ -15,6 +15,7 @@ import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
 import { admitAndRecord, checkAdmission } from './admission.ts';
 import { withSite } from './site.ts';
+import { convergeUplink, enforcedUplinkOf, uplinkClassFor } from './uplink.ts';
 import { keepingCounts } from './carry.ts';
 import { withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
@@ -73,6 +74,16 @@ export async function applyPodInputs(
   );
 }
 
+/** The trees of the uplinks the attachment was and is on, converged on the registry (its new record written). */
+async function convergeUplinks(registry: Registry, before: AttachmentRecord, after: AttachmentRecord, log: Logger, tools: SessionOptions): Promise<string[]> {
+  const lines: string[] = [];
+  const now = enforcedUplinkOf(after);
+  const then = enforcedUplinkOf(before);
+  if (now) lines.push(...(await convergeUplink(registry, now, log, tools)).lines);
+  if (then && then.name !== now?.name) lines.push(...(await convergeUplink(registry, then, log, tools)).lines);
+  return lines;
+}
+
 function inputsOf(record: AttachmentRecord): Inputs {
   return { config: record.config, ...(record.runtime ? { runtime: record.runtime } : {}), ...(record.annotations ? { annotations: record.annotations } : {}) };
 }
@@ -105,33 +116,42 @@ async function changeAttachment(
       }
       const classIds = assignAttachmentClassIds(derived.policy, current.classIds);
       // What the new inputs leave out must not survive from the old record.
-      const { runtime: _runtime, annotations: _annotations, uplink: _uplink, ...kept } = current;
+      const { runtime: _runtime, annotations: _annotations, uplink: _uplink, uplinkClass: _class, ...kept } = current;
+      const uplink = derived.settings.uplink;
+      const enforced = uplink?.enforce && !current.host ? uplink : undefined;
+      // the class on the uplink's tree is kept while the attachment stays on the same enforced uplink
+      const uplinkClass = enforced && (current.uplinkClass && current.uplink?.name === enforced.name ? current.uplinkClass : await uplinkClassFor(pod, ref.ifname, enforced, { ...current.pod, ...derived.settings }, tools));
       const recorded: AttachmentRecord = {
         ...kept,
         ...inputs,
         policy: policyToJson(derived.policy),
         sources,
         classIds,
-        ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
+        ...(uplink ? { uplink } : {}),
+        ...(uplinkClass ? { uplinkClass } : {}),
         updatedAt: new Date().toISOString(),
       };
       return withSite(current, pod, tools, async ({ session, ifname, site }) => {
         if (dryRun) {
           checkAdmission(registry, recorded);
           const planned = await reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log, true);
-          return { changed: planned.lines.length > 0, previous: current, record: recorded, commands: planned.lines };
+          const onUplink = enforced ? (await convergeUplink(registry, enforced, log, tools, { dryRun: true, assuming: recorded })).lines : [];
+          const commands = [...planned.lines, ...onUplink];
+          return { changed: commands.length > 0, previous: current, record: recorded, commands };
         }
-        await admitAndRecord(registry, recorded, session.runner);
+        const admitted = await admitAndRecord(registry, recorded, session.runner);
         try {
           const target = { ifname, site, policy: derived.policy, classIds };
-          const { result: reshaped, counters } = await keepingCounts(session, target, current, recorded, log, () => reshapeAttachment(session, target, log));
-          let final = recorded;
-          if (counters !== recorded.counters) {
-            const { counters: _replaced, ...rest } = recorded;
+          const { result: reshaped, counters } = await keepingCounts(session, target, current, admitted, log, () => reshapeAttachment(session, target, log));
+          let final = admitted;
+          if (counters !== admitted.counters) {
+            const { counters: _replaced, ...rest } = admitted;
             final = counters ? { ...rest, counters } : rest;
             registry.write(final);
           }
-          return { changed: reshaped.lines.length > 0, previous: current, record: final, commands: reshaped.lines };
+          const onUplink = await convergeUplinks(registry, current, final, log, tools);
+          const commands = [...reshaped.lines, ...onUplink];
+          return { changed: commands.length > 0, previous: current, record: final, commands };
         } catch (error) {
           // Put back what was in force: the record first, then (best effort) the kernel.
           registry.write(current);

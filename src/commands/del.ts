@@ -14,10 +14,10 @@ export async function del(context: CommandContext, tools: SessionOptions): Promi
   // DEL of an attachment without a readable record: the host end the chain's result names, if any
   const hostEnd = () => hostEndFor(context, settings, tools, true);
   if (!env.netns || !pathExists(env.netns)) {
-    await forget(registry, ref, env.netns, tools, hostEnd);
+    await forget(registry, ref, env.netns, log, tools, hostEnd);
     log.info({ netns: env.netns }, 'netns already gone: nothing to remove');
     return;
   }
-  const removedIfb = await withNetns(env.netns, tools, (session) => detach(registry, session, ref, tools, hostEnd));
+  const removedIfb = await withNetns(env.netns, tools, (session) => detach(registry, session, ref, log, tools, hostEnd));
   log.info({ removedIfb }, 'shaping removed');
 }

@@ -1,11 +1,13 @@
 /** Turning what the use cases and the mechanism throw into CNI errors a user can act on. */
 import {
   AdmissionError,
+  AdmissionFullError,
   ApplyError,
   ConcurrentChangeError,
   DriftError,
   ForeignQdiscError,
   InterfaceMissingError,
+  UplinkMismatchError,
 } from '../attachment/errors.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { CommandContext } from '../cni/skel.ts';
@@ -31,7 +33,8 @@ export function describeFailure(error: unknown, context: Partial<CommandContext>
   if (error instanceof ForeignQdiscError) return new CniError(ErrorCode.foreignQdisc, error.message);
   if (error instanceof InterfaceMissingError) return new CniError(ErrorCode.interfaceNotFound, error.message);
   if (error instanceof DriftError) return new CniError(ErrorCode.stateDrift, error.message, error.differences.join('\n'));
-  if (error instanceof AdmissionError) return new CniError(ErrorCode.admissionRefused, error.message);
+  if (error instanceof AdmissionError || error instanceof AdmissionFullError) return new CniError(ErrorCode.admissionRefused, error.message);
+  if (error instanceof UplinkMismatchError) return new CniError(ErrorCode.invalidConfig, `invalid tcqos configuration: ${error.message}`);
   if (error instanceof ConcurrentChangeError || error instanceof LockTimeoutError) return new CniError(ErrorCode.tryAgainLater, error.message);
   if (error instanceof NetnsUnusableError || error instanceof NetnsEnterError) return new CniError(ErrorCode.invalidEnvironment, `CNI_NETNS ${error.message}`);
   if (error instanceof ToolMissingError) return new CniError(ErrorCode.commandFailed, error.message);

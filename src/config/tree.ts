@@ -13,9 +13,13 @@ import { quote } from './quote.ts';
 import type { RawClass, RawDirection } from './raw.ts';
 import { formatRate, LIMITS, parseRate, parseSize } from './units.ts';
 
-/** A direction that is one class: a flat limit (the reference plugin's keys, a runtime value, a rate-only tree). */
+/**
+ * A direction that is one class: a flat limit (the reference plugin's keys, a runtime value, a tree
+ * with no classes). Its class may borrow up to the direction's ceil: `{"rate": "50mbit", "ceil":
+ * "100mbit"}` is 50 guaranteed and up to 100 when the uplink has room.
+ */
 export function singleClassDirection(rate: number, burst?: number, ceil = rate): DirectionPolicy {
-  const only: ClassPolicy = { name: IMPLICIT_DEFAULT_CLASS, rate, ceil: rate, priority: 0, unshaped: false, ...(burst ? { burst } : {}) };
+  const only: ClassPolicy = { name: IMPLICIT_DEFAULT_CLASS, rate, ceil, priority: 0, unshaped: false, ...(burst ? { burst } : {}) };
   return { rate, ceil, classes: [only], defaultClass: only.name, rules: [], ...(burst ? { burst } : {}) };
 }
 

@@ -113,22 +113,26 @@ function queueLimit(options: JsonObject): number | undefined {
   return Math.round((lat * rate) / 1e6 + burst);
 }
 
-export async function readFilters(session: NetnsSession, dev: string): Promise<FilterInfo[]> {
-  const run = await session.mustRun('tc', ['-j', 'filter', 'show', 'dev', dev]);
+/** The filters of `dev`'s root qdisc, or of its clsact egress hook. */
+export async function readFilters(session: NetnsSession, dev: string, where: 'root' | 'egress' = 'root'): Promise<FilterInfo[]> {
+  const run = await session.mustRun('tc', ['-j', 'filter', 'show', 'dev', dev, ...(where === 'egress' ? ['egress'] : [])]);
   return filtersFromJson(parseJson(run.stdout));
 }
 
 function filtersFromJson(value: JsonValue): FilterInfo[] {
-  // tc prints a header entry per filter priority, then one entry per filter (those have match keys)
+  // tc prints a header entry per filter priority, then one entry per filter (those have match keys,
+  // or a program)
   return objects(value)
     .filter((entry) => {
       const options = entry['options'] as JsonObject | undefined;
-      return options !== undefined && options['match'] !== undefined;
+      return options !== undefined && (options['match'] !== undefined || options['prog'] !== undefined);
     })
     .map((entry) => {
       const options = entry['options'] as JsonObject;
       const mirred = objects(list(options['actions'])).find((action) => action['kind'] === 'mirred');
+      const program = options['prog'] as JsonObject | undefined;
       return {
+        ...(typeof program?.['tag'] === 'string' ? { programTag: program['tag'] } : {}),
         pref: Number(entry['pref']),
         protocol: String(entry['protocol']),
         kind: String(entry['kind']),
@@ -246,9 +250,9 @@ export function printedSize(text: string | undefined): number | undefined {
 }
 
 /** One tc process: the interface's and its ifb's qdiscs (so whether they exist) and the interface's ingress filters. */
-export async function readAttachmentState(session: NetnsSession, ifname: string): Promise<AttachmentState> {
+export async function readAttachmentState(session: NetnsSession, ifname: string, hook: 'ingress' | 'clsact' = 'ingress', adoptEmptyClsact = false): Promise<AttachmentState> {
   const { qdiscs, ingressFilters } = await readQdiscsAndIngress(session, ifname, ifbName(ifname));
-  return attachmentState(ifname, qdiscs, ingressFilters);
+  return attachmentState(ifname, qdiscs, ingressFilters, hook, adoptEmptyClsact);
 }
 
 /** The whole attachment: links, both trees with their classes (and counters) and filters. */

@@ -4,8 +4,9 @@
  * line early or start a second command.
  */
 import { IFNAME_PATTERN } from '../config/names.ts';
-import { classId, leafHandle, QDISC_HANDLE, REDIRECT_PREF } from '../tc/handles.ts';
-import { IFB_MTU, IFB_TXQUEUELEN, ifbTree, rootTree, type AttachmentPlan, type HtbClassSpec, type LeafQueueSpec, type ShapingTree, type U32FilterSpec } from './tree.ts';
+import { CLASSIFIER_SECTION } from '../bpf/classifier.ts';
+import { classId, CLASSIFIER_PREF, leafHandle, QDISC_HANDLE, REDIRECT_PREF } from '../tc/handles.ts';
+import { IFB_MTU, IFB_TXQUEUELEN, ifbTree, rootTree, type AttachmentPlan, type Site, type HtbClassSpec, type LeafQueueSpec, type ShapingTree, type U32FilterSpec } from './tree.ts';
 import { formatKey, MATCH_ALL } from './u32.ts';
 
 export class UnsafeWordError extends Error {}
@@ -92,13 +93,32 @@ export function createIfbLines(ifb: string): string[] {
   return [`link add name ${safeWord(ifb)} mtu ${IFB_MTU} txqueuelen ${IFB_TXQUEUELEN} type ifb`, `link set dev ${safeWord(ifb)} up`];
 }
 
-/** The ingress qdisc on the pod interface and its redirect of every packet to the ifb. */
-export function redirectLines(ifname: string, ifb: string): string[] {
-  return [
-    `qdisc add dev ${safeWord(ifname)} handle ffff: ingress`,
-    `filter add dev ${safeWord(ifname)} parent ffff: protocol all pref ${REDIRECT_PREF} u32 ${formatKey(MATCH_ALL)} ` +
-      `action mirred egress redirect dev ${safeWord(ifb)}`,
-  ];
+/**
+ * The hook on the interface's ingress and its redirect of every packet to the ifb: an `ingress`
+ * qdisc on an attachment's interface; a `clsact` on the uplink, whose egress hook also runs the
+ * classifier (an ingress qdisc and a clsact cannot be on one device together).
+ */
+export function redirectLines(ifname: string, ifb: string, site: Site): string[] {
+  const dev = safeWord(ifname);
+  const redirect = `protocol all pref ${REDIRECT_PREF} u32 ${formatKey(MATCH_ALL)} action mirred egress redirect dev ${safeWord(ifb)}`;
+  return hookKind(site) === 'clsact'
+    ? [`qdisc add dev ${dev} clsact`, `filter add dev ${dev} ingress ${redirect}`]
+    : [`qdisc add dev ${dev} handle ffff: ingress`, `filter add dev ${dev} parent ffff: ${redirect}`];
+}
+
+export function hookKind(site: Site): 'ingress' | 'clsact' {
+  return site === 'uplink' ? 'clsact' : 'ingress';
+}
+
+/** An object file tc can be pointed at: an absolute path of plain characters (it is a word of a batch line). */
+export function safePath(path: string): string {
+  if (!/^\/[A-Za-z0-9._/-]{1,4000}$/.test(path) || path.includes('/../')) throw new UnsafeWordError(`refusing to place ${JSON.stringify(path)} in a tc command`);
+  return path;
+}
+
+/** The uplink's classifier on its clsact egress; `replace` swaps the program in one step. */
+export function classifierLine(ifname: string, objectPath: string, verb: 'add' | 'replace'): string {
+  return `filter ${verb} dev ${safeWord(ifname)} egress protocol all pref ${CLASSIFIER_PREF} handle 1 bpf da obj ${safePath(objectPath)} sec ${CLASSIFIER_SECTION}`;
 }
 
 /** tc -batch lines installing both trees; the ifb's tree exists before traffic is sent to it. */
@@ -106,22 +126,23 @@ export function setupLines(plan: AttachmentPlan): string[] {
   const atRoot = rootTree(plan);
   const onIfb = ifbTree(plan);
   const lines = atRoot ? treeLines(atRoot) : [];
-  if (onIfb) lines.push(...treeLines(onIfb), ...redirectLines(plan.ifname, plan.ifb));
+  if (onIfb) lines.push(...treeLines(onIfb), ...redirectLines(plan.ifname, plan.ifb, plan.site));
   return lines;
 }
 
 export interface Installed {
   readonly rootQdisc: boolean;
-  readonly ingressQdisc: boolean;
+  /** The hook feeding the ifb, by kind. */
+  readonly ingressQdisc: 'ingress' | 'clsact' | undefined;
 }
 
-/** tc -batch lines removing what tcqos installed on the pod interface (the ifb goes with `ip link del`). */
+/** tc -batch lines removing what tcqos installed on the interface (the ifb goes with `ip link del`). */
 export function teardownLines(ifname: string, installed: Installed): string[] {
   const dev = safeWord(ifname);
   return [
     // With the handle named, the kernel refuses to delete a root qdisc that is not tcqos's.
     ...(installed.rootQdisc ? [`qdisc del dev ${dev} root handle ${QDISC_HANDLE}`] : []),
-    ...(installed.ingressQdisc ? [`qdisc del dev ${dev} ingress`] : []),
+    ...(installed.ingressQdisc ? [`qdisc del dev ${dev} ${installed.ingressQdisc}`] : []),
   ];
 }
 

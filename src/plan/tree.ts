@@ -65,11 +65,11 @@ export interface ShapingTree {
  * - `host`: the host end of a veth pod, in the node's netns, where the pod cannot reach: its root
  *   shapes what the pod receives (ingress), its ifb what the pod sends (egress).
  */
-export type Site = 'pod' | 'host';
+export type Site = 'pod' | 'host' | 'uplink';
 
 /** The direction a site's interface root carries; the other one sits on its ifb. */
 export function directionAtRoot(site: Site): Direction {
-  return site === 'pod' ? 'egress' : 'ingress';
+  return site === 'host' ? 'ingress' : 'egress';
 }
 
 export interface AttachmentPlan {
@@ -146,19 +146,25 @@ function planTree(policy: DirectionPolicy, direction: Direction, dev: string, mt
   const parents = new Set(classes.map((c) => c.parentMinor));
   const leaves = classes
     .filter((c) => !parents.has(c.minor) && !policy.classes.find((p) => p.name === c.name)?.unshaped)
-    // The leaf's own bucket stays small (1 ms + a frame, always below its limit) whatever the
-    // class's burst: tbf splits only GSO packets larger than its bucket, and an unsplit packet
-    // larger than the queue limit would be dropped.
-    .map((c) => ({
-      classMinor: c.minor,
-      rateBytes: c.ceilBytes,
-      burstBytes: defaultBurstBytes(c.ceilBytes, mtu),
-      limitBytes: leafQueueBytes(c.ceilBytes, mtu),
-    }));
+    .map((c) => leafQueue(c, mtu));
   return { direction, dev, defaultMinor, classes, leaves, filters };
 }
 
-function htbClass(
+/**
+ * The queue under a leaf class. Its own bucket stays small (1 ms + a frame, always below its limit)
+ * whatever the class's burst: tbf splits only GSO packets larger than its bucket, and an unsplit
+ * packet larger than the queue limit would be dropped.
+ */
+export function leafQueue(leaf: HtbClassSpec, mtu: number): LeafQueueSpec {
+  return {
+    classMinor: leaf.minor,
+    rateBytes: leaf.ceilBytes,
+    burstBytes: defaultBurstBytes(leaf.ceilBytes, mtu),
+    limitBytes: leafQueueBytes(leaf.ceilBytes, mtu),
+  };
+}
+
+export function htbClass(
   name: string,
   minor: number,
   parentMinor: number | undefined,

@@ -62,3 +62,28 @@ export function formatKey(key: U32Key): string {
   const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
   return `match u32 ${hex(key.value)} ${hex(key.mask)} at ${key.offset}`;
 }
+
+/** A MAC address ("02:ab:…") as its six bytes; throws on anything else (it reaches a tc line as numbers only). */
+export function macBytes(mac: string): number[] {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new Error(`not a MAC address: ${JSON.stringify(mac)}`);
+  return mac.split(':').map((byte) => Number.parseInt(byte, 16));
+}
+
+/**
+ * The frame's source (egress) or destination (ingress) MAC, in the 4-byte-aligned words u32 reads
+ * relative to the network header: the Ethernet header is the 14 bytes before it, so the
+ * destination starts at -14 (words at -16 and -12) and the source at -8 (words at -8 and -4).
+ */
+export function macKeys(mac: string, side: 'src' | 'dst'): U32Key[] {
+  const [a, b, c, d, e, f] = macBytes(mac) as [number, number, number, number, number, number];
+  const word = (w: number, x: number, y: number, z: number) => ((w << 24) | (x << 16) | (y << 8) | z) >>> 0;
+  return side === 'dst'
+    ? [
+        { value: word(0, 0, a, b), mask: 0x0000ffff, offset: -16 },
+        { value: word(c, d, e, f), mask: 0xffffffff, offset: -12 },
+      ]
+    : [
+        { value: word(a, b, c, d), mask: 0xffffffff, offset: -8 },
+        { value: word(e, f, 0, 0), mask: 0xffff0000, offset: -4 },
+      ];
+}

@@ -5,7 +5,7 @@
  * turned on or off adds or removes a whole tree. Creating or deleting the ifb is the caller's
  * (`ip`), before and after these lines.
  */
-import { classDeleteLine, classLine, filterDeleteLine, filterLine, leafDeleteLine, leafLine, redirectLines, teardownLines, treeLines } from './batch.ts';
+import { hookKind, classDeleteLine, classLine, filterDeleteLine, filterLine, leafDeleteLine, leafLine, redirectLines, teardownLines, treeLines } from './batch.ts';
 import { extraMinor, type AttachmentChange, type TreeChange } from './diff.ts';
 import { directionAtRoot, ifbTree, type AttachmentPlan, type ShapingTree } from './tree.ts';
 
@@ -17,7 +17,7 @@ export function updateLines(plan: AttachmentPlan, changes: readonly AttachmentCh
     const own = changes.flatMap((change) => (change.kind === 'tree' && change.direction === direction ? [change.change] : []));
     if (own.some((change) => change.kind === 'tree-unwanted')) {
       // the ifb's tree goes with the ifb (the caller deletes it); only the interface's root is deleted here
-      if (direction === atRoot) lines.push(...teardownLines(plan.ifname, { rootQdisc: true, ingressQdisc: false }));
+      if (direction === atRoot) lines.push(...teardownLines(plan.ifname, { rootQdisc: true, ingressQdisc: undefined }));
       continue;
     }
     if (!tree) continue;
@@ -26,11 +26,11 @@ export function updateLines(plan: AttachmentPlan, changes: readonly AttachmentCh
   }
   const onIfb = ifbTree(plan);
   if (onIfb && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
-    lines.push(...redirectLines(plan.ifname, plan.ifb));
+    lines.push(...redirectLines(plan.ifname, plan.ifb, plan.site));
   } else if (onIfb && changes.some((change) => change.kind === 'redirect-missing')) {
-    lines.push(redirectLines(plan.ifname, plan.ifb)[1]!);
+    lines.push(redirectLines(plan.ifname, plan.ifb, plan.site)[1]!);
   }
-  if (!onIfb && changes.some((change) => change.kind === 'ifb-unwanted')) lines.push(...teardownLines(plan.ifname, { rootQdisc: false, ingressQdisc: true }));
+  if (!onIfb && changes.some((change) => change.kind === 'ifb-unwanted')) lines.push(...teardownLines(plan.ifname, { rootQdisc: false, ingressQdisc: hookKind(plan.site) }));
   return lines;
 }
 

@@ -14,10 +14,26 @@ export interface PodIdentity {
   readonly uid?: string;
 }
 
+/** The uplink settings the attachment was admitted under (records from before reserves have only the first two). */
 export interface UplinkShare {
   readonly name: string;
   /** bit/s */
   readonly capacity: number;
+  readonly reserve?: number;
+  readonly maxGuaranteePerAttachment?: number;
+  readonly enforce?: boolean;
+}
+
+/**
+ * An attachment's class on its uplink's own tree (`uplink.enforce`): the HTB minor (both directions),
+ * and what its traffic is told apart by: its pod's cgroup when found (which the pod cannot forge),
+ * else its interface's MAC.
+ */
+export interface UplinkClass {
+  readonly minor: number;
+  readonly mac: string;
+  /** The pod's cgroup v2: its id (a decimal u64) and its depth below the hierarchy's root. */
+  readonly cgroup?: { readonly id: string; readonly level: number };
 }
 
 /** The host end of a veth pod, in the node's namespace: where its shaping sits (hostSide). */
@@ -56,6 +72,8 @@ export interface AttachmentRecord {
   /** Present when the attachment is shaped on the host end of its veth instead of inside the pod. */
   readonly host?: HostEnd;
   readonly uplink?: UplinkShare;
+  /** Its class on the uplink's own tree, when the uplink is enforced and the attachment is on it. */
+  readonly uplinkClass?: UplinkClass;
   /** What queues and classes an update replaced had counted, added to the kernel's figures (stats). */
   readonly counters?: CarriedCounters;
   readonly createdAt: string;

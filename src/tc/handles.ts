@@ -16,6 +16,8 @@ export const FIRST_CLASS_MINOR = 0x10;
 export const LAST_CLASS_MINOR = 0xfff;
 /** The ingress redirect filter's preference doubles as tcqos's mark on the ingress qdisc. */
 export const REDIRECT_PREF = HTB_MAJOR;
+/** The uplink's classifier on its clsact egress (the priority it writes picks the HTB class). */
+export const CLASSIFIER_PREF = HTB_MAJOR + 1;
 /**
  * The catch-all filter sending unmatched traffic to the default class. HTB's own `default` cannot
  * be changed on a live qdisc, so the default class is chosen by this filter, which an update can

@@ -28,10 +28,22 @@ export interface AttachmentState {
   readonly ingressIsOurs: boolean;
 }
 
-/** Every device's qdiscs (so which devices exist) and the pod interface's ingress filters -> the state. */
-export function attachmentState(ifname: string, qdiscs: readonly QdiscInfo[], ingressFilters: readonly FilterInfo[]): AttachmentState {
+/**
+ * Every device's qdiscs (so which devices exist) and the interface's ingress filters -> the state.
+ * The hook feeding the ifb is an `ingress` qdisc on an attachment's interface; on the uplink it is a
+ * `clsact`, which is tcqos's when it carries tcqos's redirect, or carries nothing while the uplink's
+ * own record says tcqos installed it (`adoptEmptyClsact`: an interrupted install).
+ */
+export function attachmentState(
+  ifname: string,
+  qdiscs: readonly QdiscInfo[],
+  ingressFilters: readonly FilterInfo[],
+  hook: 'ingress' | 'clsact' = 'ingress',
+  adoptEmptyClsact = false,
+): AttachmentState {
   const ifb = ifbName(ifname);
   const ingress = qdiscs.find((q) => q.dev === ifname && q.ingress);
+  const carriesOurRedirect = ingressFilters.some((f) => f.pref === REDIRECT_PREF && f.redirectTo !== undefined);
   return {
     ifname,
     ifb,
@@ -43,8 +55,7 @@ export function attachmentState(ifname: string, qdiscs: readonly QdiscInfo[], in
     qdiscs,
     ingressFilters,
     ingressIsOurs:
-      ingress?.kind === 'ingress' &&
-      (ingressFilters.length === 0 || ingressFilters.some((f) => f.pref === REDIRECT_PREF && f.redirectTo !== undefined)),
+      ingress?.kind === hook && (carriesOurRedirect || (ingressFilters.length === 0 && (hook === 'ingress' || adoptEmptyClsact))),
   };
 }
 

@@ -77,6 +77,8 @@ export interface FilterInfo {
   readonly keys: readonly U32Key[];
   /** Device a mirred action redirects to, if any. */
   readonly redirectTo: string | undefined;
+  /** A bpf filter's program tag (what the kernel computed from its instructions). */
+  readonly programTag?: string;
 }
 
 /** One shaped device as read back: its root qdisc, the queues under its classes, classes, filters. */

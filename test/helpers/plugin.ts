@@ -53,9 +53,11 @@ export async function invoke(runnerNetns: string, call: Invocation): Promise<Plu
     ...call.extraEnv,
   };
   const input = typeof call.config === 'string' ? call.config : JSON.stringify(call.config);
+  // nsenter, not `ip netns exec`, which remounts /sys for the namespace and so hides the cgroup2
+  // hierarchy (pods' cgroups, for the uplink's classifier) from the plugin: a runtime does not.
   const ran = await run(
-    'ip',
-    ['netns', 'exec', runnerNetns, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...pluginCommand(env)],
+    'nsenter',
+    [`--net=/var/run/netns/${runnerNetns}`, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...pluginCommand(env)],
     { input, timeoutMs: 60_000 },
   );
   const text = ran.stdout.trim();
@@ -73,7 +75,7 @@ export function prevResultFor(cniVersion: string, netnsPath: string, ifname = 'e
 
 /** Runs an operator subcommand of the built binary (`tcqos list`, `update`, `stats`...) against the test registry. */
 export async function operator(runnerNetns: string, args: readonly string[], input?: string): Promise<Ran> {
-  return run('ip', ['netns', 'exec', runnerNetns, 'env', '-i', `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, TCQOS_BINARY, ...args], {
+  return run('nsenter', [`--net=/var/run/netns/${runnerNetns}`, '--', 'env', '-i', `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, TCQOS_BINARY, ...args], {
     ...(input === undefined ? {} : { input }),
     timeoutMs: 60_000,
   });

@@ -64,11 +64,11 @@ export class Testbed {
     return hub;
   }
 
-  /** A namespace with a macvlan child of the hub's parent, named `ifname`, at host number `host`. */
-  async macvlanPod(hub: string, name: string, host: number, ifname = 'eth0'): Promise<Pod> {
+  /** A namespace with a macvlan child of the hub's `master` (parent0), named `ifname`, at host number `host`. */
+  async macvlanPod(hub: string, name: string, host: number, ifname = 'eth0', master = 'parent0'): Promise<Pod> {
     const netns = await this.netns(name);
     const temp = `mv${this.macvlanCount++}`;
-    await must('ip', ['-n', hub, 'link', 'add', 'link', 'parent0', 'name', temp, 'type', 'macvlan', 'mode', 'bridge']);
+    await must('ip', ['-n', hub, 'link', 'add', 'link', master, 'name', temp, 'type', 'macvlan', 'mode', 'bridge']);
     await must('ip', ['-n', hub, 'link', 'set', temp, 'netns', netns]);
     await must('ip', ['-n', netns, 'link', 'set', temp, 'name', ifname]);
     return this.addressed(netns, ifname, host);

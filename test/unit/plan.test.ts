@@ -94,7 +94,8 @@ describe('planning the seed policy', () => {
   });
 
   it('teardown removes only what is tcqos', () => {
-    expect(teardownLines('eth0', { rootQdisc: true, ingressQdisc: false })).toEqual(['qdisc del dev eth0 root handle 7c05:']);
+    expect(teardownLines('eth0', { rootQdisc: true, ingressQdisc: undefined })).toEqual(['qdisc del dev eth0 root handle 7c05:']);
+    expect(teardownLines('up0', { rootQdisc: false, ingressQdisc: 'clsact' })).toEqual(['qdisc del dev up0 clsact']);
   });
 });
 

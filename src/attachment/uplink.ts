@@ -1,0 +1,164 @@
+/**
+ * The shared uplink's tree (`uplink.enforce`), converged on the registry: whatever changed (an ADD,
+ * a DEL, an update, a pod that vanished, a command killed halfway), one pass under the uplink's lock
+ * reads the uplink's tc state, plans the tree of the attachments registered on it now, and applies
+ * the difference; with no attachment left it removes the tree, the clsact and the ifb, leaving the
+ * uplink as it was found. Nothing tcqos did not install is ever removed: a foreign root qdisc (not
+ * one of the kernel's defaults), ingress hook or egress filter on the uplink refuses the change.
+ */
+import { closeSync, constants, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { classifierObject, kernelTags } from '../bpf/classifier.ts';
+import { findPodCgroup } from '../bpf/cgroup.ts';
+import type { Logger } from '../log.ts';
+import { observeAttachment, readAttachmentState, readFilters, readLinks } from '../netns/observe.ts';
+import { NetnsSession, withSession, type SessionOptions } from '../netns/session.ts';
+import { classifierLine, createIfbLines, script, teardownLines } from '../plan/batch.ts';
+import { diffAttachment } from '../plan/diff.ts';
+import { updateLines } from '../plan/update.ts';
+import { planUplink, type UplinkMember, type UplinkPlan, type UplinkSettings } from '../plan/uplink.ts';
+import { uplinkLockPath, withLock } from '../state/lock.ts';
+import type { AttachmentRecord, UplinkClass } from '../state/record.ts';
+import { pathExists, type Registry } from '../state/registry.ts';
+import { classifierObjectPath, readUplinkInstall, removeUplinkInstall, writeUplinkInstall } from '../state/uplinks.ts';
+import { CLASSIFIER_PREF } from '../tc/handles.ts';
+import { foreignIngress, foreignRoot, isOurs } from '../tc/ownership.ts';
+import { ApplyError, ForeignQdiscError, UplinkMismatchError } from './errors.ts';
+
+export interface Converged {
+  /** The tc lines run (or, in a dry run, that would run). */
+  readonly lines: readonly string[];
+  /** The tree is gone: no attachment is left on the uplink. */
+  readonly removed: boolean;
+}
+
+/** The attachments registered on the uplink whose pods still exist, as members of its tree. */
+export function uplinkMembers(records: readonly AttachmentRecord[], name: string): UplinkMember[] {
+  return records
+    .filter((record) => record.uplink?.name === name && record.uplinkClass && record.uplinkClass.minor > 0 && pathExists(record.netns))
+    .map((record) => {
+      const { minor, mac, cgroup } = record.uplinkClass!;
+      const share = (direction: 'egress' | 'ingress') => {
+        const policy = record.policy[direction];
+        return policy ? { [direction]: { rate: policy.rate, ceil: policy.ceil } } : {};
+      };
+      return { minor, mac, ...(cgroup ? { cgroup: { id: BigInt(cgroup.id), level: cgroup.level } } : {}), ...share('egress'), ...share('ingress') };
+    });
+}
+
+/** The uplink an attachment has a class on, when that uplink is enforced. */
+export function enforcedUplinkOf(record: AttachmentRecord | undefined): UplinkSettings | undefined {
+  const uplink = record?.uplinkClass ? record.uplink : undefined;
+  return uplink?.enforce ? { name: uplink.name, capacity: uplink.capacity, reserve: uplink.reserve ?? 0 } : undefined;
+}
+
+export interface ConvergeOptions {
+  /** Work out the lines only; nothing is written or run. */
+  readonly dryRun?: boolean;
+  /** Plan as if this record were the registry's (a dry run of an update). */
+  readonly assuming?: AttachmentRecord;
+}
+
+/** Converges the uplink's tree on the registry, under the uplink's lock. */
+export async function convergeUplink(registry: Registry, uplink: UplinkSettings, log: Logger, tools: SessionOptions = {}, options: ConvergeOptions = {}): Promise<Converged> {
+  return withLock(
+    uplinkLockPath(registry.stateDir, uplink.name),
+    () => withSession(NetnsSession.node(tools), (node) => convergeHeld(registry, uplink, node, log, options)),
+    tools.runner ? { runner: tools.runner } : {},
+  );
+}
+
+async function convergeHeld(registry: Registry, uplink: UplinkSettings, node: NetnsSession, log: Logger, { dryRun = false, assuming }: ConvergeOptions): Promise<Converged> {
+  const records = registry.list().records.filter((record) => !assuming || record.containerId !== assuming.containerId || record.ifname !== assuming.ifname);
+  const members = uplinkMembers(assuming ? [...records, assuming] : records, uplink.name);
+  const installed = readUplinkInstall(registry.stateDir, uplink.name);
+  const state = await readAttachmentState(node, uplink.name, 'clsact', installed !== undefined);
+  if (!state.ifaceExists) throw new UplinkMismatchError(`uplink ${uplink.name} is not a link in this node's network namespace`);
+  const hookFilters = state.ingress?.kind === 'clsact' ? await readFilters(node, uplink.name, 'egress') : [];
+  const foreign = foreignRoot(state) ?? foreignIngress(state);
+  if (foreign) throw new ForeignQdiscError(uplink.name, foreign.kind, foreign.root ? 'root' : 'ingress', foreign.handle);
+  const strangers = hookFilters.filter((filter) => filter.pref !== CLASSIFIER_PREF);
+  if (strangers.length) {
+    throw new ForeignQdiscError(uplink.name, `clsact with filters tcqos did not install (preference ${strangers[0]!.pref})`, 'ingress', state.ingress!.handle);
+  }
+
+  if (!members.length) return tearDown(registry, uplink, node, state, dryRun, log);
+  if (!installed && !dryRun) {
+    writeUplinkInstall(registry.stateDir, { name: uplink.name, foundRoot: `${state.root?.kind ?? 'none'} ${state.root?.handle ?? ''}`.trim(), installedAt: new Date().toISOString() });
+  }
+  const [link] = await readLinks(node, [uplink.name]);
+  const plan = planUplink(uplink, members, link!.mtu);
+  if (!state.ifbExists && !dryRun) await node.mustRun('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
+  const observed = await observeAttachment(node, await readAttachmentState(node, uplink.name, 'clsact', true));
+  const lines = [...updateLines(plan, diffAttachment(plan, observed)), ...(await classifierLines(registry, plan, hookFilters, dryRun))];
+  if (lines.length && !dryRun) {
+    const tcScript = script(node.faults.intoBatch(lines));
+    const ran = await node.run('tc', ['-batch', '-'], tcScript);
+    if (ran.exitCode !== 0) throw new ApplyError(`changing the tree of uplink ${uplink.name}`, ran, tcScript);
+    log.info({ uplink: uplink.name, members: members.length, lines: lines.length }, 'uplink tree converged');
+  }
+  return { lines, removed: false };
+}
+
+/**
+ * The classifier line when the one loaded is not the program of these rules: the kernel's tag of
+ * the loaded program is compared with the tag of the program the rules make, so what is in force
+ * is read from the kernel, never from a memo.
+ */
+async function classifierLines(registry: Registry, plan: UplinkPlan, loaded: readonly { pref: number; programTag?: string }[], dryRun: boolean): Promise<string[]> {
+  const tags = kernelTags(plan.classifier);
+  const current = loaded.find((filter) => filter.pref === CLASSIFIER_PREF);
+  if (current?.programTag && (current.programTag === tags.sha256 || current.programTag === tags.sha1)) return [];
+  const objectPath = classifierObjectPath(registry.stateDir, plan.ifname);
+  if (!dryRun) writeObject(objectPath, classifierObject(plan.classifier));
+  return [classifierLine(plan.ifname, objectPath, current ? 'replace' : 'add')];
+}
+
+/** Written as a new file (never through a link someone placed), then renamed over the old one. */
+function writeObject(path: string, bytes: Uint8Array): void {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    writeSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+}
+
+/** No attachment left: the tree, the clsact and the ifb go, and the uplink is as tcqos found it. */
+async function tearDown(
+  registry: Registry,
+  uplink: UplinkSettings,
+  node: NetnsSession,
+  state: Awaited<ReturnType<typeof readAttachmentState>>,
+  dryRun: boolean,
+  log: Logger,
+): Promise<Converged> {
+  const lines = teardownLines(uplink.name, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs ? 'clsact' : undefined });
+  if (dryRun) return { lines, removed: true };
+  if (lines.length) await node.mustRun('tc', ['-batch', '-'], script(lines));
+  if (state.ifbExists) await node.mustRun('ip', ['link', 'del', 'dev', state.ifb]);
+  rmSync(classifierObjectPath(registry.stateDir, uplink.name), { force: true });
+  removeUplinkInstall(registry.stateDir, uplink.name);
+  if (lines.length || state.ifbExists) log.info({ uplink: uplink.name }, 'last attachment gone: uplink tree removed');
+  return { lines, removed: true };
+}
+
+/**
+ * The attachment's class on an enforced uplink, before its minor is given (0): its interface's MAC,
+ * read from the kernel, and its pod's cgroup when one of kubelet's layouts has it. The interface
+ * must be a macvlan (or ipvlan) on the uplink itself: its egress leaves through the uplink's root.
+ * Undefined for a pod shaped on a host end: routed traffic reaches the uplink forwarded, without
+ * its socket or its MAC (docs/design.md).
+ */
+export async function uplinkClassFor(pod: NetnsSession, ifname: string, uplink: UplinkSettings, identity: { uid?: string; cgroupRoot?: string }, tools: SessionOptions): Promise<UplinkClass> {
+  const [iface] = await readLinks(pod, [ifname]);
+  const [master] = await withSession(NetnsSession.node(tools), (node) => readLinks(node, [uplink.name]));
+  if (!master) throw new UplinkMismatchError(`uplink ${uplink.name} is not a link in this node's network namespace`);
+  if (!iface?.address || (iface.kind !== 'macvlan' && iface.kind !== 'ipvlan') || iface.linkIndex !== master.ifindex) {
+    throw new UplinkMismatchError(`${ifname} is not a macvlan on uplink ${uplink.name}: its traffic would not pass the uplink's tree (uplink.enforce)`);
+  }
+  const cgroup = identity.uid ? findPodCgroup(identity.uid, identity.cgroupRoot ? { cgroupRoot: identity.cgroupRoot } : {}) : undefined;
+  return { minor: 0, mac: iface.address, ...(cgroup ? { cgroup: { id: cgroup.id.toString(), level: cgroup.level } } : {}) };
+}
