@@ -81,28 +81,35 @@ export async function collectStats(registry: Registry, filter: StatsFilter = {},
   return (await readStats(registry, filter, tools)).stats;
 }
 
+/** Attachments read at once: enough to keep an asynchronous runner busy, few open namespace files. */
+const READS_AT_ONCE = 8;
+
 /**
- * The stats, and the attachments that could not be read. Every attachment is read at once: an
- * asynchronous runner (the agent's) bounds how many tc processes run together; the synchronous one
- * runs them one after the other.
+ * The stats, and the attachments that could not be read. A few attachments are read at once: an
+ * asynchronous runner (the agent's) runs their tc processes side by side (and bounds how many);
+ * the synchronous one runs them one after the other.
  */
 export async function readStats(registry: Registry, filter: StatsFilter = {}, tools: SessionOptions = {}): Promise<StatsReading> {
   const records = registry
     .list()
     .records.filter((record) => (filter.containerId === undefined || record.containerId === filter.containerId) && (filter.ifname === undefined || record.ifname === filter.ifname))
     .filter((record) => pathExists(record.netns));
-  const read = await Promise.all(
-    records.map(async (record) => {
+  const stats: (AttachmentStats | undefined)[] = [];
+  const unreadable: UnreadableStats[] = [];
+  let next = 0;
+  const worker = async () => {
+    for (let at = next++; at < records.length; at = next++) {
+      const record = records[at]!;
       try {
-        return { stats: await withSession(siteSession(record, tools), (session) => attachmentStats(session, record)) };
+        stats[at] = await withSession(siteSession(record, tools), (session) => attachmentStats(session, record));
       } catch (error) {
         // The pod went away between the listing and the read: it has no counters any more.
-        if (!pathExists(record.netns)) return {};
-        return { unreadable: { containerId: record.containerId, ifname: record.ifname, reason: error instanceof Error ? error.message : String(error) } };
+        if (pathExists(record.netns)) unreadable.push({ containerId: record.containerId, ifname: record.ifname, reason: error instanceof Error ? error.message : String(error) });
       }
-    }),
-  );
-  return { stats: read.flatMap((r) => (r.stats ? [r.stats] : [])), unreadable: read.flatMap((r) => (r.unreadable ? [r.unreadable] : [])) };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READS_AT_ONCE, records.length) }, worker));
+  return { stats: stats.filter((s): s is AttachmentStats => s !== undefined), unreadable };
 }
 
 /** The namespace the attachment's trees sit in: the pod's, or the node's for a veth pod's host end. */
