@@ -2,9 +2,10 @@
 import { uplinkUsage, type UplinkUsage } from '../attachment/admission.ts';
 import type { DirectionPolicyJson } from '../config/policy.ts';
 import type { AttachmentRecord } from '../state/record.ts';
+import { pathExists } from '../state/registry.ts';
 import type { Subcommand } from '../cli/runner.ts';
 import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION } from './common.ts';
-import { humanRate, table } from './format.ts';
+import { byAttachment, humanRate, right, table } from './format.ts';
 
 const USAGE = `Usage: tcqos list [--json] [--state-dir DIR]
 
@@ -12,7 +13,11 @@ The attachments tcqos shapes on this node (from its registry): container, pod, i
 per direction the guaranteed rate / ceiling and what set them (config, runtime, annotation,
 operator), and each uplink's guaranteed total against its capacity.
 
-  --json            one JSON document: {"attachments": [...], "uplinks": [...], "problems": [...]}
+An attachment is STALE when its network namespace is gone (the pod is gone and the runtime never
+sent DEL, e.g. after a crash): it shapes nothing and counts in no uplink total. "tcqos gc" drops it.
+
+  --json            one JSON document: {"attachments": [...], "uplinks": [...], "problems": [...]},
+                    each attachment with "stale": true or false
 ${STATE_DIR_HELP}
 
 Exit status: 0 listed (unreadable registry records are named on stderr), 2 bad usage.
@@ -23,6 +28,11 @@ function direction(record: AttachmentRecord, name: 'egress' | 'ingress'): string
   if (!policy) return '-';
   const rates = policy.ceil === policy.rate ? humanRate(policy.rate) : `${humanRate(policy.rate)} / ${humanRate(policy.ceil)}`;
   return `${rates} (${record.sources[name] ?? 'config'}, ${policy.classes.length} class${policy.classes.length === 1 ? '' : 'es'})`;
+}
+
+/** An attachment whose netns is gone: nothing left to shape, only its record (and a host end's ifb). */
+export function isStale(record: AttachmentRecord): boolean {
+  return !pathExists(record.netns);
 }
 
 function uplinkLine(usage: UplinkUsage): string[] {
@@ -36,32 +46,36 @@ export const listCommand: Subcommand = {
   usage: USAGE,
   options: { json: { type: 'boolean' }, ...STATE_DIR_OPTION },
   async run(values, _positionals, io) {
-    const { records, problems } = registryFrom(values, io).list();
-    for (const problem of problems) io.writeStderr(`tcqos list: unreadable registry record ${problem}\n`);
-    const uplinks = uplinkUsage(records);
+    const listed = registryFrom(values, io).list();
+    for (const problem of listed.problems) io.writeStderr(`tcqos list: unreadable registry record ${problem}\n`);
+    const records = [...listed.records].sort(byAttachment);
+    const stale = new Set(records.filter(isStale));
+    const uplinks = uplinkUsage(records.filter((record) => !stale.has(record)));
     if (values['json']) {
       const attachments = records.map((record) => ({
         containerId: record.containerId,
         ifname: record.ifname,
         netns: record.netns,
+        stale: stale.has(record),
         network: record.network,
         ...(record.pod ? { pod: record.pod } : {}),
         policy: record.policy,
         sources: record.sources,
         ...(record.uplink ? { uplink: record.uplink } : {}),
+        ...(record.host ? { hostInterface: record.host.interface } : {}),
         createdAt: record.createdAt,
         updatedAt: record.updatedAt,
       }));
-      io.writeStdout(`${JSON.stringify({ attachments, uplinks, problems }, null, 2)}\n`);
+      io.writeStdout(`${JSON.stringify({ attachments, uplinks, problems: listed.problems }, null, 2)}\n`);
       return 0;
     }
     if (!records.length) {
-      io.writeStdout('no attachments are shaped on this node\n');
+      io.writeStderr('no attachments are shaped on this node\n');
       return 0;
     }
     io.writeStdout(
       table(
-        ['CONTAINER', 'POD', 'IFACE', 'NETWORK', 'EGRESS rate / ceil (source)', 'INGRESS rate / ceil (source)', 'UPLINK'],
+        ['CONTAINER', 'POD', 'IFACE', 'NETWORK', 'EGRESS rate / ceil (source)', 'INGRESS rate / ceil (source)', 'UPLINK', 'STALE'],
         records.map((record) => [
           record.containerId.slice(0, 12),
           record.pod ? `${record.pod.namespace}/${record.pod.name}` : '-',
@@ -70,11 +84,15 @@ export const listCommand: Subcommand = {
           direction(record, 'egress'),
           direction(record, 'ingress'),
           record.uplink?.name ?? '-',
+          stale.has(record) ? 'yes' : 'no',
         ]),
       ),
     );
     if (uplinks.length) {
-      io.writeStdout(`\n${table(['UPLINK', 'CAPACITY', 'EGRESS GUARANTEED', 'INGRESS GUARANTEED', 'ATTACHMENTS'], uplinks.map(uplinkLine))}`);
+      io.writeStdout(`\n${table(['UPLINK', right('CAPACITY'), right('EGRESS GUARANTEED'), right('INGRESS GUARANTEED'), right('ATTACHMENTS')], uplinks.map(uplinkLine))}`);
+    }
+    if (stale.size) {
+      io.writeStderr(`${stale.size} stale attachment${stale.size === 1 ? '' : 's'} (network namespace gone, counted in no uplink total): "tcqos gc" drops ${stale.size === 1 ? 'its record' : 'their records'}\n`);
     }
     return 0;
   },

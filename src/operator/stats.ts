@@ -4,19 +4,33 @@
  * textfile collector with --output).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { collectStats, type AttachmentStats, type StatsFilter } from '../attachment/stats.ts';
-import { type Subcommand } from '../cli/runner.ts';
-import { UsageError } from '../cli/errors.ts';
+import { readStats, type AttachmentStats, type StatsFilter, type StatsReading } from '../attachment/stats.ts';
+import type { CliIo, OptionValues, Subcommand } from '../cli/runner.ts';
+import { OperatorError, UsageError } from '../cli/errors.ts';
+import type { SessionOptions } from '../netns/session.ts';
+import type { Registry } from '../state/registry.ts';
 import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
-import { humanBytes, humanRate, table } from './format.ts';
+import { attachmentLabel, byAttachment, humanBytes, humanRate, right, table } from './format.ts';
+import { currentRates, rateKey } from './rates.ts';
 
 const USAGE = `Usage: tcqos stats [--container ID] [--ifname IF] [--json | --prometheus [--output FILE]]
                    [--interval SECONDS] [--state-dir DIR]
 
-Per attachment, direction and class: the configured rate and ceiling, and the kernel's counters
-(bytes and packets sent, drops, overlimits, backlog). Bytes count frames on the wire, Ethernet
-header included, as the rates do. The table and --json also show the current rate, measured over
---interval (default 1 s; 0 leaves it out).
+Per attachment, direction and class: the configured rate and ceiling, and the kernel's counters.
+The table and --json also show the current rate, measured over --interval (default 1 s; 0 leaves
+it out). "tcqos top" shows the same, refreshing.
+
+Where each figure comes from (each direction is an HTB qdisc; each class an HTB class with a tbf
+queue under it, at the class's ceiling):
+  SENT, PACKETS  the HTB class (the direction: the HTB qdisc): frames on the wire, Ethernet header
+                 included, as the rates count them
+  DROPS          the class's queue: frames it refused because it was full (each frame of a GSO
+                 packet); the direction adds what HTB dropped before any class
+  OVERLIMITS     times a frame was held back at the ceiling (the queue short of tokens, or the HTB
+                 class's ceil bucket empty); the direction adds its total's (its own rate reached)
+  BACKLOG        bytes queued now
+Counters never go down while the attachment lives: what a queue replaced by "tcqos update" had
+counted is kept in the registry and added.
 
   --container ID     only this container's attachments
   --ifname IF        only attachments on this interface
@@ -27,41 +41,40 @@ header included, as the rates do. The table and --json also show the current rat
   --interval SECONDS the window of the current rate (table and --json)
 ${STATE_DIR_HELP}
 
-Exit status: 0 printed, 1 failed, 2 bad usage.
+Exit status: 0 printed, 1 failed (no attachment matches --container, or some counters could not be
+read: the others are printed), 2 bad usage.
 `;
 
-/** Bits per second each class and direction sent between two readings. */
-function currentRates(before: readonly AttachmentStats[], after: readonly AttachmentStats[], seconds: number): Map<string, number> {
-  const rates = new Map<string, number>();
-  const key = (a: AttachmentStats, direction: string, name: string) => `${a.containerId}\0${a.ifname}\0${direction}\0${name}`;
-  const bytesBefore = new Map<string, number>();
-  for (const a of before) {
-    for (const d of a.directions) {
-      bytesBefore.set(key(a, d.direction, ''), d.bytes);
-      for (const c of d.classes) bytesBefore.set(key(a, d.direction, c.name), c.bytes);
-    }
-  }
-  const rate = (k: string, bytes: number) => {
-    const earlier = bytesBefore.get(k);
-    if (earlier !== undefined && bytes >= earlier) rates.set(k, ((bytes - earlier) * 8) / seconds);
-  };
-  for (const a of after) {
-    for (const d of a.directions) {
-      rate(key(a, d.direction, ''), d.bytes);
-      for (const c of d.classes) rate(key(a, d.direction, c.name), c.bytes);
-    }
-  }
-  return rates;
+/** `--container` and `--ifname` as a filter. */
+export function filterFrom(values: OptionValues): StatsFilter {
+  const containerId = stringFlag(values, 'container');
+  const ifname = stringFlag(values, 'ifname');
+  return { ...(containerId ? { containerId } : {}), ...(ifname ? { ifname } : {}) };
 }
+
+/**
+ * The stats of the attachments the filter picks, in the order every view shows them. Naming a
+ * container that has no attachment is a failure, as `kubectl get pod NAME` is; unreadable counters
+ * are named on stderr (`command` says who speaks).
+ */
+export async function readForOperator(registry: Registry, filter: StatsFilter, io: CliIo, command: string, tools: SessionOptions = {}): Promise<StatsReading> {
+  const reading = await readStats(registry, filter, tools);
+  for (const problem of reading.unreadable) io.writeStderr(`tcqos ${command}: cannot read the counters of ${problem.containerId}/${problem.ifname}: ${problem.reason}\n`);
+  if (!reading.stats.length && !reading.unreadable.length && filter.containerId !== undefined) {
+    throw new OperatorError(`no attachment of container ${filter.containerId}${filter.ifname ? ` on ${filter.ifname}` : ''} is registered ("tcqos list" shows them)`);
+  }
+  return { stats: [...reading.stats].sort(byAttachment), unreadable: reading.unreadable };
+}
+
+const COLUMNS = ['ATTACHMENT', 'IFACE', 'DIRECTION', 'CLASS', right('RATE'), right('CEIL'), right('SENT'), right('PACKETS'), right('DROPS'), right('OVERLIMITS'), right('BACKLOG'), right('NOW')];
 
 function asTable(stats: readonly AttachmentStats[], rates: Map<string, number> | undefined): string {
   const rows: string[][] = [];
   const current = (a: AttachmentStats, direction: string, name: string) => {
-    const value = rates?.get(`${a.containerId}\0${a.ifname}\0${direction}\0${name}`);
+    const value = rates?.get(rateKey(a, direction, name));
     return value === undefined ? '-' : humanRate(value);
   };
   for (const a of stats) {
-    const who = `${a.containerId.slice(0, 12)}${a.pod ? ` ${a.pod.namespace}/${a.pod.name}` : ''}`;
     for (const d of a.directions) {
       const counters = (c: { bytes: number; packets: number; drops: number; overlimits: number; backlogBytes: number }) => [
         humanBytes(c.bytes),
@@ -70,19 +83,18 @@ function asTable(stats: readonly AttachmentStats[], rates: Map<string, number> |
         String(c.overlimits),
         humanBytes(c.backlogBytes),
       ];
-      rows.push([who, a.ifname, d.direction, '(total)', humanRate(d.rate), humanRate(d.ceil), ...counters(d), current(a, d.direction, '')]);
+      rows.push([attachmentLabel(a), a.ifname, d.direction, '(total)', humanRate(d.rate), humanRate(d.ceil), ...counters(d), current(a, d.direction, '')]);
       for (const c of d.classes) rows.push(['', '', '', c.name, humanRate(c.rate), humanRate(c.ceil), ...counters(c), current(a, d.direction, c.name)]);
     }
   }
-  if (!rows.length) return 'no shaped attachments match\n';
-  return table(['ATTACHMENT', 'IFACE', 'DIRECTION', 'CLASS', 'RATE', 'CEIL', 'SENT', 'PACKETS', 'DROPS', 'OVERLIMITS', 'BACKLOG', 'NOW'], rows);
+  return table(COLUMNS, rows);
 }
 
 function asJson(stats: readonly AttachmentStats[], rates: Map<string, number> | undefined): string {
   const withRates = stats.map((a) => ({
     ...a,
     directions: a.directions.map((d) => {
-      const now = (name: string) => rates?.get(`${a.containerId}\0${a.ifname}\0${d.direction}\0${name}`);
+      const now = (name: string) => rates?.get(rateKey(a, d.direction, name));
       return { ...d, currentBitsPerSecond: now(''), classes: d.classes.map((c) => ({ ...c, currentBitsPerSecond: now(c.name) })) };
     }),
   }));
@@ -106,16 +118,16 @@ export const statsCommand: Subcommand = {
     if (values['json'] && values['prometheus']) throw new UsageError('choose one of --json and --prometheus');
     const output = stringFlag(values, 'output');
     if (output && !values['prometheus']) throw new UsageError('--output goes with --prometheus');
-    const interval = Number(stringFlag(values, 'interval') ?? '1');
-    if (!Number.isFinite(interval) || interval < 0 || interval > 60) throw new UsageError('--interval takes seconds from 0 to 60');
+    const intervalText = stringFlag(values, 'interval') ?? '1';
+    const interval = /^\d+(\.\d+)?$/.test(intervalText) ? Number(intervalText) : NaN;
+    if (!(interval >= 0 && interval <= 60)) throw new UsageError(`--interval takes seconds from 0 to 60, not ${JSON.stringify(intervalText)}`);
     const registry = registryFrom(values, io);
-    const filter: StatsFilter = {
-      ...(stringFlag(values, 'container') ? { containerId: stringFlag(values, 'container')! } : {}),
-      ...(stringFlag(values, 'ifname') ? { ifname: stringFlag(values, 'ifname')! } : {}),
-    };
+    const filter = filterFrom(values);
+    const first = await readForOperator(registry, filter, io, 'stats');
+    const failed = first.unreadable.length ? 1 : 0;
     if (values['prometheus']) {
       const { renderStats } = await import('../metrics/prometheus.ts');
-      const text = await renderStats(await collectStats(registry, filter));
+      const text = await renderStats(first.stats);
       if (output) {
         const { atomicWriteFile } = await import('../metrics/textfile.ts');
         await atomicWriteFile(output, text);
@@ -123,18 +135,21 @@ export const statsCommand: Subcommand = {
       } else {
         io.writeStdout(text);
       }
-      return 0;
+      return failed;
     }
-    const first = await collectStats(registry, filter);
+    if (!first.stats.length && !values['json']) {
+      io.writeStderr('no shaped attachments match\n');
+      return failed;
+    }
     let rates: Map<string, number> | undefined;
-    let stats = first;
+    let stats = first.stats;
     if (interval > 0) {
       const started = process.hrtime.bigint();
       await sleep(interval * 1000);
-      stats = await collectStats(registry, filter);
-      rates = currentRates(first, stats, Number(process.hrtime.bigint() - started) / 1e9);
+      stats = (await readForOperator(registry, filter, io, 'stats')).stats;
+      rates = currentRates(first.stats, stats, Number(process.hrtime.bigint() - started) / 1e9);
     }
     io.writeStdout(values['json'] ? asJson(stats, rates) : asTable(stats, rates));
-    return 0;
+    return failed;
   },
 };
