@@ -3,7 +3,7 @@
  * up to at most its capacity. Decided and recorded under the uplink's lock, so concurrent ADDs
  * and updates are admitted exactly (ten ADDs of 15 Mbit/s on 100 Mbit/s: six).
  */
-import { DIRECTIONS, type PolicyJson } from '../config/policy.ts';
+import { DIRECTIONS, guaranteeable, type PolicyJson } from '../config/policy.ts';
 import type { ToolRunner } from '../netns/runner.ts';
 import { uplinkLockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
@@ -68,7 +68,7 @@ export function checkAdmission(registry: Registry, record: AttachmentRecord): vo
     const asked = guaranteed(record.policy, direction);
     if (asked === 0) continue;
     const taken = others.reduce((sum, other) => sum + guaranteed(other.policy, direction), 0);
-    if (taken + asked > uplink.capacity) throw new AdmissionError(uplink.name, uplink.capacity, direction, taken, asked);
+    if (taken + asked > guaranteeable(uplink)) throw new AdmissionError(uplink.name, uplink.capacity, direction, taken, asked);
   }
 }
 
