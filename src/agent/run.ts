@@ -32,6 +32,9 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   // The agent's event loop never waits on a child: its watch, queue and /healthz go on meanwhile.
   const tools = { runner: asyncToolRunner(settings.workers) };
   const statsTools = { runner: asyncToolRunner(STATS_CONCURRENCY) };
+  // The use case's progress lines are details here: the reconciler logs what each converge came to
+  // (applied, healed), and every resync converges every attachment.
+  const details = (logger: Logger): Logger => ({ ...logger, info: logger.debug });
   const converged = (outcome: UpdateOutcome): Converged => ({
     changed: outcome.changed,
     policyChanged: JSON.stringify(outcome.previous.policy) !== JSON.stringify(outcome.record.policy),
@@ -40,12 +43,12 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   const deps: AgentDeps = {
     listAttachments: () => registry.list().records.map(view),
     dropGone: () => registry.dropGone().map(view),
-    applyPodInputs: async (ref, inputs, logger) => converged(await applyPodInputs(registry, ref, inputs, { log: logger, tools })),
+    applyPodInputs: async (ref, inputs, logger) => converged(await applyPodInputs(registry, ref, inputs, { log: details(logger), tools })),
     async keepInForce(ref, logger) {
       const record = registry.get(ref);
       if (!record) throw new AttachmentNotFoundError(ref, registry.stateDir);
       const inputs = { ...(record.runtime ? { runtime: record.runtime } : {}), ...(record.annotations ? { annotations: record.annotations } : {}) };
-      return converged(await applyPodInputs(registry, ref, inputs, { log: logger, tools }));
+      return converged(await applyPodInputs(registry, ref, inputs, { log: details(logger), tools }));
     },
     runtimeFromAnnotations,
     readStats: () => readStats(registry, {}, statsTools),

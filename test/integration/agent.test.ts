@@ -1,11 +1,15 @@
 /**
  * The built binary's `tcqos agent` against the fake API server (no kube-apiserver can be installed
- * here), on a real macvlan pod shaped by a real ADD: an annotation edit changes a live flow's rate
+ * here), on real macvlan pods shaped by real ADDs: an annotation edit changes a live flow's rate
  * (and how long that takes, edit to wire), an invalid edit keeps the shaping and posts an Event, a
- * restart applies an edit made while the agent was down, and Prometheus scrapes the agent's
- * per-class byte counters.
+ * restart applies an edit made while the agent was down, a class changed or deleted by hand is
+ * restored within one resync, a pod whose lock is held elsewhere never holds up another pod, and
+ * Prometheus scrapes the agent's per-class counters over HTTPS with a bearer token the API server
+ * vouches for (and is refused without one, or with one not granted /metrics).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { lockPath } from '../../src/state/lock.ts';
+import { agentGet, type Answer } from '../helpers/agent-client.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +28,17 @@ const NODE = 'tqagt-node';
 const NETWORK = 'agtnet';
 const CONTAINER = 'tqagt-web-0001';
 const POD = { namespace: 'shop', name: 'web', uid: '6f1c3c52-0000-4000-8000-00000000a9e7' };
+const CONTAINER2 = 'tqagt-api-0001';
+const POD2 = { namespace: 'shop', name: 'api', uid: '6f1c3c52-0000-4000-8000-00000000b1a2' };
+/** Prometheus' service account: its token is authenticated and granted GET /metrics by the fake API server. */
+const SCRAPER = { token: 'prometheus-token', user: 'system:serviceaccount:monitoring:prometheus' };
+/** A pod's service account: authenticated, not granted /metrics. */
+const OTHER = { token: 'web-token', user: 'system:serviceaccount:shop:web' };
 const policy = (rate: string) => JSON.stringify({ egress: { rate } });
 
 let runner: string;
 let pod: Pod;
+let pod2: Pod;
 let peer: Pod;
 let stateDir: string;
 let fake: FakeApiServer;
@@ -62,7 +73,17 @@ class AgentProcess {
 
   static async start(): Promise<AgentProcess> {
     const settings = join(stateDir, 'agent.json');
-    writeFileSync(settings, JSON.stringify({ logLevel: 'debug', resyncSeconds: 2, gcSeconds: 2, relistBackoff: { initialSeconds: 0.2, maxSeconds: 2 } }));
+    writeFileSync(
+      settings,
+      JSON.stringify({
+        logLevel: 'debug',
+        resyncSeconds: 2,
+        gcSeconds: 2,
+        relistBackoff: { initialSeconds: 0.2, maxSeconds: 2 },
+        retryBackoff: { initialSeconds: 0.2, maxSeconds: 2 },
+        metricsRefreshSeconds: 1,
+      }),
+    );
     fake.writeKubeconfig(join(stateDir, 'kubeconfig'));
     const child = spawn(
       TCQOS_BINARY,
@@ -84,13 +105,20 @@ class AgentProcess {
     return this.lines.find((line) => line['msg'] === 'tcqos agent started')?.['port'] as number | undefined;
   }
 
-  async get(path: string): Promise<{ status: number; text: string }> {
+  /** GET over HTTPS (the agent's own self-signed certificate, not verified), with the scraper's token by default. */
+  async get(path: string, token: string | null = SCRAPER.token): Promise<Answer> {
     try {
-      const response = await fetch(`http://127.0.0.1:${this.port}${path}`);
-      return { status: response.status, text: await response.text() };
+      return await agentGet({ scheme: 'https', host: '127.0.0.1', port: this.port! }, path, token === null ? {} : { token });
     } catch (error) {
-      return { status: 0, text: String(error) };
+      return { status: 0, text: String(error), headers: {}, ms: 0 };
     }
+  }
+
+  /** The value of one series on /metrics (NaN when absent). */
+  async metric(series: string): Promise<number> {
+    const { text } = await this.get('/metrics');
+    const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+    return Number(line?.slice(series.length + 1));
   }
 
   /** The first log line with this message after `since` (ms since the epoch), if any. */
@@ -121,8 +149,8 @@ async function until(check: () => boolean | Promise<boolean>, timeoutMs: number,
 }
 
 /** The configured rate of the egress HTB root class on the pod's eth0, bit/s (tc prints HTB classes as text even under -j). */
-async function egressRootRate(): Promise<number> {
-  const text = await must('ip', ['netns', 'exec', pod.netns, 'tc', 'class', 'show', 'dev', 'eth0']);
+async function egressRootRate(of: Pod = pod): Promise<number> {
+  const text = await must('ip', ['netns', 'exec', of.netns, 'tc', 'class', 'show', 'dev', 'eth0']);
   const root = text.split('\n').find((line) => line.startsWith('class htb ') && line.includes(' root '));
   const rate = root === undefined ? undefined : classFromText(root).rate;
   if (rate === undefined) throw new Error(`no HTB root class on eth0: ${text}`);
@@ -152,10 +180,15 @@ beforeAll(async () => {
   const hub = await bed.macvlanHub();
   pod = await bed.macvlanPod(hub, 'pod', 2);
   peer = await bed.macvlanPod(hub, 'peer', 3);
+  pod2 = await bed.macvlanPod(hub, 'pod2', 4);
   stateDir = mkdtempSync(join(tmpdir(), 'tqagt-state-'));
   fake = await FakeApiServer.start();
+  fake.addToken(SCRAPER.token, { username: SCRAPER.user });
+  fake.grant(SCRAPER.user, 'get', '/metrics');
+  fake.addToken(OTHER.token, { username: OTHER.user });
   const annotations = { 'tcqos.io/policy': policy('40mbit'), 'kubernetes.io/egress-bandwidth': '60M' };
   fake.setPod({ ...POD, nodeName: NODE, annotations });
+  fake.setPod({ ...POD2, nodeName: NODE, annotations: { 'tcqos.io/policy': policy('40mbit') } });
   fake.setPod({ namespace: 'shop', name: 'elsewhere', nodeName: 'tqagt-other', annotations: { 'tcqos.io/policy': policy('1mbit') } });
   // ADD as containerd does it for an annotated pod: the admin's cap in the conflist, the annotations in runtimeConfig
   const added = await invoke(runner, {
@@ -175,13 +208,31 @@ beforeAll(async () => {
   });
   expect(added.exitCode, `${added.stdout}${added.stderr}`).toBe(0);
   expect(await egressRootRate()).toBe(40_000_000);
+  const added2 = await invoke(runner, {
+    command: 'ADD',
+    containerId: CONTAINER2,
+    netns: pod2.path,
+    config: {
+      cniVersion: '1.0.0',
+      name: NETWORK,
+      type: 'tcqos',
+      egress: { rate: '100mbit' },
+      capabilities: { 'io.kubernetes.cri.pod-annotations': true },
+      runtimeConfig: { 'io.kubernetes.cri.pod-annotations': { 'tcqos.io/policy': policy('40mbit') } },
+      prevResult: prevResultFor('1.0.0', pod2.path),
+    },
+    extraEnv: { TCQOS_STATE_DIR: stateDir, CNI_ARGS: `K8S_POD_NAMESPACE=${POD2.namespace};K8S_POD_NAME=${POD2.name};K8S_POD_UID=${POD2.uid}` },
+  });
+  expect(added2.exitCode, `${added2.stdout}${added2.stderr}`).toBe(0);
 });
 
 afterAll(async () => {
   await prometheus?.stop();
+  if (process.env['TQAGT_LOG']) writeFileSync(process.env['TQAGT_LOG'], agent?.log() ?? '');
   await agent?.stop();
   if (runner) {
     await invoke(runner, { command: 'DEL', containerId: CONTAINER, netns: pod.path, config: { cniVersion: '1.0.0', name: NETWORK, type: 'tcqos' }, extraEnv: { TCQOS_STATE_DIR: stateDir } });
+    await invoke(runner, { command: 'DEL', containerId: CONTAINER2, netns: pod2.path, config: { cniVersion: '1.0.0', name: NETWORK, type: 'tcqos' }, extraEnv: { TCQOS_STATE_DIR: stateDir } });
   }
   await fake?.close();
   await bed.destroy();
@@ -194,10 +245,10 @@ describe('tcqos agent on a live pod', () => {
     const [list] = fake.requestsTo('list');
     expect(list!.query['fieldSelector']).toBe(`spec.nodeName=${NODE}`);
     await new Promise((resolve) => setTimeout(resolve, 2500)); // a resync
+    // every pod was converged (the kernel compared with its policy) and nothing had to change
     expect(agent.logged('applied the pod annotations')).toBeUndefined();
-    // the record keeps the shaping annotations ADD saw (kubernetes.io/egress-bandwidth included), so a
-    // start finds nothing to apply: not even a no-op derivation
-    expect(agent.lines.filter((line) => line['msg'] === 'pod annotations already in force')).toHaveLength(0);
+    expect(await agent.metric('tcqos_agent_reconciles_total{result="unchanged"}')).toBeGreaterThanOrEqual(2);
+    expect(await agent.metric('tcqos_agent_reconciles_total{result="healed"}')).toBe(0);
     expect(await egressRootRate()).toBe(40_000_000);
     expect(agent.lines.filter((line) => (line['level'] as number) >= 50)).toEqual([]);
     // stderr is JSON lines only, Node's own warnings included
@@ -272,18 +323,91 @@ describe('tcqos agent on a live pod', () => {
     expectShapedTo('egress after the restart', await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5403, direction: 'egress' }), 20);
   });
 
-  it("serves the class counters to Prometheus: a query returns the default class's byte rate", async () => {
-    prometheus = await startPrometheus([{ job: 'tcqos-agent', targets: [`127.0.0.1:${agent!.port}`] }]);
+  it('restores a class changed by hand and one deleted by hand within one resync, with an Event and a metric', async () => {
+    const running = agent!;
+    const events = () => fake.events.filter((event) => event.reason === 'TcqosDriftHealed');
+    // the root class's rate changed by hand
+    await must('ip', ['netns', 'exec', pod.netns, 'tc', 'class', 'change', 'dev', 'eth0', 'parent', '7c05:', 'classid', '7c05:1', 'htb', 'rate', '1mbit', 'ceil', '1mbit']);
+    expect(await egressRootRate()).toBe(1_000_000);
+    const changedAt = Date.now();
+    await until(async () => (await egressRootRate()) === 20_000_000, 2000 + 3000, () => `not restored:\n${running.log()}`);
+    const changeHealedMs = Date.now() - changedAt;
+    await until(() => events().length === 1, 3000, () => `no Event:\n${JSON.stringify(fake.events)}`);
+    expect(events()[0]).toMatchObject({ type: 'Warning', involvedObject: { kind: 'Pod', namespace: POD.namespace, name: POD.name, uid: POD.uid } });
+    expect(events()[0]!.message).toMatch(/^the shaping of eth0 \(network agtnet\) was changed outside tcqos and has been restored to its policy with \d+ tc changes?: class .*7c05:1/);
+
+    // the default class deleted by hand (its filter first: HTB refuses to delete a class in use)
+    const filters = await must('ip', ['netns', 'exec', pod.netns, 'tc', 'filter', 'show', 'dev', 'eth0']);
+    const pref = /pref (\d+)/.exec(filters)![1]!;
+    await must('ip', ['netns', 'exec', pod.netns, 'tc', 'filter', 'del', 'dev', 'eth0', 'parent', '7c05:', 'pref', pref]);
+    const leaf = /class htb (7c05:[0-9a-f]+) parent 7c05:1/.exec(await must('ip', ['netns', 'exec', pod.netns, 'tc', 'class', 'show', 'dev', 'eth0']))![1]!;
+    await must('ip', ['netns', 'exec', pod.netns, 'tc', 'class', 'del', 'dev', 'eth0', 'classid', leaf]);
+    const deletedAt = Date.now();
+    const leafBack = async () => (await must('ip', ['netns', 'exec', pod.netns, 'tc', 'class', 'show', 'dev', 'eth0'])).includes(`class htb ${leaf} parent 7c05:1`);
+    await until(leafBack, 2000 + 3000, () => `class ${leaf} not restored:\n${running.log()}`);
+    const deleteHealedMs = Date.now() - deletedAt;
+    await until(() => events().length === 2, 3000, () => `no second Event:\n${JSON.stringify(fake.events)}`);
+    console.info(`drift healed (resync every 2 s): a class changed by hand in ${changeHealedMs} ms, a class deleted by hand in ${deleteHealedMs} ms`);
+    expect(await running.metric('tcqos_agent_drift_healed_total')).toBe(2);
+    expectShapedTo('egress after healing', await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5405, direction: 'egress' }), 20);
+    // healed once: later resyncs find nothing to do
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(events()).toHaveLength(2);
+  });
+
+  it("goes on with other pods while one pod's lock is held elsewhere, and applies that pod's edit once the lock is free", async () => {
+    const running = agent!;
+    // a command holding the attachment's lock (a stuck ADD or DEL, say): util-linux flock on the same
+    // file, in a process group of its own so that killing the group frees the lock at once
+    const holder = execa('flock', [lockPath(stateDir, pod.path, 'eth0'), 'sleep', '60'], { reject: false, detached: true });
+    await until(async () => (await run('flock', ['-n', lockPath(stateDir, pod.path, 'eth0'), 'true'])).exitCode !== 0, 5000, () => 'the lock was not taken');
+    fake.editAnnotations(POD.namespace, POD.name, { 'tcqos.io/policy': policy('30mbit') });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const editedAt = Date.now();
+    fake.editAnnotations(POD2.namespace, POD2.name, { 'tcqos.io/policy': policy('15mbit') });
+    await until(async () => (await egressRootRate(pod2)) === 15_000_000, 5000, () => `the other pod waited:\n${running.log()}`);
+    const otherMs = Date.now() - editedAt;
+    const health = await running.get('/healthz', null);
+    expect(health.status).toBe(200);
+    expect(await egressRootRate()).toBe(20_000_000); // still waiting for its lock
+    process.kill(-holder.pid!, 'SIGKILL');
+    await holder;
+    const releasedAt = Date.now();
+    await until(async () => (await egressRootRate()) === 30_000_000, 5000, () => `not applied after the lock was freed:\n${running.log()}`);
+    console.info(`lock held elsewhere: another pod's edit applied in ${otherMs} ms meanwhile (/healthz ${health.ms.toFixed(1)} ms); the edit applied ${Date.now() - releasedAt} ms after the lock was freed`);
+  });
+
+  it("serves the class counters to Prometheus over HTTPS for a bearer token granted GET /metrics, and refuses others (401, 403)", async () => {
+    const target = [`127.0.0.1:${agent!.port}`];
+    prometheus = await startPrometheus([
+      { job: 'tcqos-agent', targets: target, scheme: 'https', insecureSkipVerify: true, bearerToken: SCRAPER.token },
+      { job: 'anonymous', targets: target, scheme: 'https', insecureSkipVerify: true },
+      { job: 'not-granted', targets: target, scheme: 'https', insecureSkipVerify: true, bearerToken: OTHER.token },
+      { job: 'plain-http', targets: target },
+    ]);
     const flow = backgroundFlow(5404, 8);
-    const series = await prometheus.waitForSeries('rate(tcqos_class_bytes_total{class="default",direction="egress"}[5s])', {
+    const series = await prometheus.waitForSeries(`rate(tcqos_class_bytes_total{class="default",direction="egress",pod="${POD.name}"}[5s])`, {
       until: (found) => found.some((s) => s.value > 0),
     });
     await flow;
     const [rate] = series;
     console.info(`Prometheus: rate(tcqos_class_bytes_total{class="default",direction="egress"}[5s]) = ${(rate!.value * 8) / 1e6} Mbit/s`);
     expect(rate!.labels).toMatchObject({ pod_namespace: POD.namespace, pod: POD.name, interface: 'eth0', container_id: CONTAINER });
-    expect(rate!.value * 8).toBeLessThan(20_000_000 * 1.1);
+    expect(rate!.value * 8).toBeLessThan(30_000_000 * 1.1);
     const own = await prometheus.query('tcqos_agent_reconciles_total{result="applied"}');
     expect(own[0]!.value).toBeGreaterThanOrEqual(1);
+
+    // the other jobs are scraped and refused
+    const refused = await prometheus.waitForSeries('up{job!="tcqos-agent"} == 0', { until: (series) => series.length === 3 });
+    expect(refused.map((series) => series.labels['job']).sort()).toEqual(['anonymous', 'not-granted', 'plain-http']);
+    const targets = (await (await fetch(`${prometheus.url}/api/v1/targets`)).json()) as { data: { activeTargets: Array<{ labels: { job: string }; lastError: string }> } };
+    const lastError = (job: string) => targets.data.activeTargets.find((candidate) => candidate.labels.job === job)?.lastError ?? '';
+    expect(lastError('anonymous')).toMatch(/401 Unauthorized/);
+    expect(lastError('not-granted')).toMatch(/403 Forbidden/);
+    expect(lastError('plain-http')).not.toBe('');
+    expect(fake.accessReviews.some((review) => review.user === OTHER.user && !review.allowed)).toBe(true);
+    // and directly: no token, a token not granted
+    expect((await agent!.get('/metrics', null)).status).toBe(401);
+    expect((await agent!.get('/metrics', OTHER.token)).status).toBe(403);
   });
 });
