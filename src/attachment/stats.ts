@@ -25,7 +25,7 @@ import { DIRECTIONS, type Direction, type DirectionPolicyJson } from '../config/
 import { readCounters, type DeviceCounters } from '../netns/counters.ts';
 import { deviceOf, withCarried, type CarriedDirection } from './carry.ts';
 import { NetnsSession, withSession, type SessionOptions } from '../netns/session.ts';
-import type { AttachmentRecord, PodIdentity } from '../state/record.ts';
+import type { AttachmentRecord, PodIdentity, UplinkShare } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
 import { classId, QDISC_HANDLE, ROOT_CLASS_MINOR } from '../tc/handles.ts';
 import type { TcCounters } from '../tc/types.ts';
@@ -53,6 +53,8 @@ export interface AttachmentStats {
   readonly netns: string;
   readonly network: string;
   readonly pod?: PodIdentity;
+  /** The uplink the attachment's guarantees are admitted on, if the configuration names one. */
+  readonly uplink?: UplinkShare;
   readonly directions: readonly DirectionStats[];
 }
 
@@ -133,6 +135,7 @@ async function attachmentStats(session: NetnsSession, record: AttachmentRecord):
     netns: record.netns,
     network: record.network,
     ...(record.pod ? { pod: record.pod } : {}),
+    ...(record.uplink ? { uplink: record.uplink } : {}),
     directions,
   };
 }

@@ -4,7 +4,8 @@
  *
  * Two scopes with the same seven measures: one series per configured class (the default class
  * included), and one per direction of an attachment. The direction totals are families of their own,
- * so `sum(tcqos_class_bytes_total)` never counts a byte twice.
+ * so `sum(tcqos_class_bytes_total)` never counts a byte twice. Then four per uplink: its capacity,
+ * what may be guaranteed on it, what is, and by how many attachments.
  *
  * Configured rates are exposed in bytes per second although tcqos configures bits per second:
  * Prometheus wants base units (`promtool check metrics` flags `_bits_`; node_exporter likewise turns a
@@ -13,7 +14,7 @@
  */
 import type { AttachmentStats, ClassStats, DirectionStats } from '../attachment/stats.ts';
 
-export type LabelName = 'container_id' | 'interface' | 'direction' | 'class' | 'pod_namespace' | 'pod';
+export type LabelName = 'container_id' | 'interface' | 'direction' | 'class' | 'pod_namespace' | 'pod' | 'uplink';
 export type Labels = Readonly<Partial<Record<LabelName, string>>>;
 
 export interface Sample {
@@ -106,7 +107,10 @@ interface Scope {
   rows(stats: readonly AttachmentStats[]): Row[];
 }
 
-/** Prometheus reads an empty label value as no label: "" is how an attachment without a known pod says so. */
+/**
+ * Prometheus reads an empty label value as no label: "" is how an attachment without a known pod,
+ * or without an uplink, says so.
+ */
 function directionLabels(attachment: AttachmentStats, direction: DirectionStats): Labels {
   return {
     container_id: attachment.containerId,
@@ -114,6 +118,7 @@ function directionLabels(attachment: AttachmentStats, direction: DirectionStats)
     direction: direction.direction,
     pod_namespace: attachment.pod?.namespace ?? '',
     pod: attachment.pod?.name ?? '',
+    uplink: attachment.uplink?.name ?? '',
   };
 }
 
@@ -121,7 +126,7 @@ function directionsOf(stats: readonly AttachmentStats[]): { attachment: Attachme
   return stats.flatMap((attachment) => attachment.directions.map((direction) => ({ attachment, direction })));
 }
 
-const DIRECTION_LABELS: readonly LabelName[] = ['container_id', 'interface', 'direction', 'pod_namespace', 'pod'];
+const DIRECTION_LABELS: readonly LabelName[] = ['container_id', 'interface', 'direction', 'pod_namespace', 'pod', 'uplink'];
 
 const SCOPES: readonly Scope[] = [
   {
@@ -139,7 +144,7 @@ const SCOPES: readonly Scope[] = [
   },
 ];
 
-export const FAMILIES: readonly Family[] = SCOPES.flatMap((scope) =>
+const ATTACHMENT_FAMILIES: readonly Family[] = SCOPES.flatMap((scope) =>
   MEASURES.map((measure) => ({
     name: `tcqos_${scope.name}_${measure.suffix}`,
     help: measure.help[scope.name],
@@ -148,3 +153,57 @@ export const FAMILIES: readonly Family[] = SCOPES.flatMap((scope) =>
     samples: (stats: readonly AttachmentStats[]) => scope.rows(stats).map((row) => ({ labels: row.labels, value: measure.value(row.measured) })),
   })),
 );
+
+/** Each uplink named by the attachments read (those whose pod still exists), with what they hold on it. */
+function uplinksOf(stats: readonly AttachmentStats[]): Array<{ name: string; capacity: number; reserve: number; attachments: number; guaranteed: Record<string, number> }> {
+  const uplinks = new Map<string, { name: string; capacity: number; reserve: number; attachments: number; guaranteed: Record<string, number> }>();
+  for (const attachment of stats) {
+    if (!attachment.uplink) continue;
+    const { name, capacity, reserve = 0 } = attachment.uplink;
+    const entry = uplinks.get(name) ?? { name, capacity, reserve, attachments: 0, guaranteed: { egress: 0, ingress: 0 } };
+    entry.attachments++;
+    for (const direction of attachment.directions) entry.guaranteed[direction.direction] = (entry.guaranteed[direction.direction] ?? 0) + direction.rate;
+    uplinks.set(name, entry);
+  }
+  return [...uplinks.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/**
+ * Per uplink (the configuration's "uplink": usually the macvlan master), what admission weighs: its
+ * capacity, what pods may be guaranteed on it (less the reserve), and what its attachments are
+ * guaranteed per direction. The traffic itself: `sum by (uplink, direction)` of the direction
+ * families, which carry an `uplink` label.
+ */
+const UPLINK_FAMILIES: readonly Family[] = [
+  {
+    name: 'tcqos_uplink_capacity_bytes_per_second',
+    help: "The uplink's capacity as configured (uplink.capacity), in bytes per second of frames on the wire (bit/s divided by 8).",
+    type: 'gauge',
+    labelNames: ['uplink'],
+    samples: (stats) => uplinksOf(stats).map((u) => ({ labels: { uplink: u.name }, value: u.capacity / 8 })),
+  },
+  {
+    name: 'tcqos_uplink_guaranteeable_bytes_per_second',
+    help: 'What attachments may be guaranteed on the uplink together: its capacity less uplink.reserve, in bytes per second; admission refuses beyond it.',
+    type: 'gauge',
+    labelNames: ['uplink'],
+    samples: (stats) => uplinksOf(stats).map((u) => ({ labels: { uplink: u.name }, value: (u.capacity - u.reserve) / 8 })),
+  },
+  {
+    name: 'tcqos_uplink_guaranteed_bytes_per_second',
+    help: "The guaranteed rates of the uplink's attachments whose pod still exists, added up per direction, in bytes per second (bit/s divided by 8).",
+    type: 'gauge',
+    labelNames: ['uplink', 'direction'],
+    samples: (stats) =>
+      uplinksOf(stats).flatMap((u) => Object.entries(u.guaranteed).map(([direction, rate]) => ({ labels: { uplink: u.name, direction }, value: rate / 8 }))),
+  },
+  {
+    name: 'tcqos_uplink_attachments',
+    help: 'Attachments whose pod still exists that name the uplink.',
+    type: 'gauge',
+    labelNames: ['uplink'],
+    samples: (stats) => uplinksOf(stats).map((u) => ({ labels: { uplink: u.name }, value: u.attachments })),
+  },
+];
+
+export const FAMILIES: readonly Family[] = [...ATTACHMENT_FAMILIES, ...UPLINK_FAMILIES];

@@ -27,6 +27,7 @@ const web: AttachmentStats = {
   netns: '/var/run/netns/cni-3f9a',
   network: 'macvlan-net',
   pod: { namespace: 'shop', name: 'web-7d9f', uid: '0b6e-41' },
+  uplink: { name: 'eth1', capacity: 1e9, reserve: 1e8 },
   directions: [
     direction('egress', 'eth0', 40_000_000, [cls('db', 16, 30_000_000, 40_000_000, 5_000_000_123, 7), cls('default', 17, 10_000_000, 40_000_000, 812_345)]),
     direction('ingress', 'tq3f9ac0de', 30_000_000, [
@@ -63,7 +64,14 @@ const MEASURES: readonly { suffix: string; type: string; value: (m: Measured) =>
 ];
 
 function directionLabels(attachment: AttachmentStats, d: DirectionStats): Record<string, string> {
-  return { container_id: attachment.containerId, interface: attachment.ifname, direction: d.direction, pod_namespace: attachment.pod?.namespace ?? '', pod: attachment.pod?.name ?? '' };
+  return {
+    container_id: attachment.containerId,
+    interface: attachment.ifname,
+    direction: d.direction,
+    pod_namespace: attachment.pod?.namespace ?? '',
+    pod: attachment.pod?.name ?? '',
+    uplink: attachment.uplink?.name ?? '',
+  };
 }
 
 function only(family: ExposedFamily | undefined, labels: Record<string, string>): Series {
@@ -81,9 +89,21 @@ beforeAll(async () => {
 });
 
 describe('renderStats', () => {
-  it('exposes seven class families and seven direction families, counters and gauges in node_exporter style', () => {
+  it('exposes seven class families, seven direction families and four uplink gauges, in node_exporter style', () => {
     const expected = ['class', 'direction'].flatMap((scope) => MEASURES.map((m) => [`tcqos_${scope}_${m.suffix}`, m.type]));
-    expect([...families.values()].map((f) => [f.name, f.type])).toEqual(expected);
+    const uplink = ['capacity_bytes_per_second', 'guaranteeable_bytes_per_second', 'guaranteed_bytes_per_second', 'attachments'].map((suffix) => [`tcqos_uplink_${suffix}`, 'gauge']);
+    expect([...families.values()].map((f) => [f.name, f.type])).toEqual([...expected, ...uplink]);
+  });
+
+  it('labels each attachment\'s series with its uplink, and sums each uplink\'s guarantees per direction', () => {
+    expect(only(families.get('tcqos_class_bytes_total'), { ...directionLabels(web, web.directions[0]!), class: 'db' }).labels['uplink']).toBe('eth1');
+    expect(families.get('tcqos_uplink_capacity_bytes_per_second')!.samples).toEqual([{ labels: { uplink: 'eth1' }, value: 1e9 / 8 }]);
+    expect(families.get('tcqos_uplink_guaranteeable_bytes_per_second')!.samples).toEqual([{ labels: { uplink: 'eth1' }, value: (1e9 - 1e8) / 8 }]);
+    expect(families.get('tcqos_uplink_attachments')!.samples).toEqual([{ labels: { uplink: 'eth1' }, value: 1 }]);
+    expect(families.get('tcqos_uplink_guaranteed_bytes_per_second')!.samples).toEqual([
+      { labels: { uplink: 'eth1', direction: 'egress' }, value: 40_000_000 / 8 },
+      { labels: { uplink: 'eth1', direction: 'ingress' }, value: 30_000_000 / 8 },
+    ]);
   });
 
   it('every family explains itself; the byte counters say they count frames with the Ethernet header', () => {
@@ -97,7 +117,7 @@ describe('renderStats', () => {
       const family = families.get(`tcqos_class_${m.suffix}`)!;
       expect(family.samples).toHaveLength(7);
       for (const sample of family.samples) {
-        expect(Object.keys(sample.labels).sort()).toEqual(['class', 'container_id', 'direction', 'interface', 'pod', 'pod_namespace']);
+        expect(Object.keys(sample.labels).sort()).toEqual(['class', 'container_id', 'direction', 'interface', 'pod', 'pod_namespace', 'uplink']);
       }
       expect(family.samples.filter((s) => s.labels.class === 'default')).toHaveLength(4);
     }
@@ -139,7 +159,7 @@ describe('renderStats', () => {
 
   it('prints large counters as exact integers', () => {
     expect(text).toContain(
-      'tcqos_class_bytes_total{container_id="3f9ac0de51b2",interface="eth0",direction="egress",pod_namespace="shop",pod="web-7d9f",class="db"} 5000000123\n',
+      'tcqos_class_bytes_total{container_id="3f9ac0de51b2",interface="eth0",direction="egress",pod_namespace="shop",pod="web-7d9f",uplink="eth1",class="db"} 5000000123\n',
     );
   });
 
@@ -153,7 +173,7 @@ describe('renderStats', () => {
 
   it('declares every family even with no attachments, with no series', async () => {
     const empty = parseExposition(await renderStats([]));
-    expect(empty.size).toBe(14);
+    expect(empty.size).toBe(18);
     for (const family of empty.values()) expect(family.samples).toEqual([]);
   });
 });
