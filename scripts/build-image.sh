@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the tcqos image offline, from scratch: dist/tcqos, ip, tc and nsenter, every shared library
+# Builds the tcqos image offline, from scratch: dist/tcqos, ip, tc, nsenter and flock, every shared library
 # they load and the dynamic loader, copied from this machine into an empty root. No base image is
 # pulled (deploy/Containerfile is the equivalent for builds that can pull one).
 #
@@ -44,13 +44,16 @@ put() {
 ip=$(find_tool ip iproute2)
 tc=$(find_tool tc iproute2)
 nsenter=$(find_tool nsenter util-linux)
+# the attachment and uplink locks: flock(2) taken by util-linux's flock on tcqos's open file
+flock=$(find_tool flock util-linux)
 put "$binary" /usr/bin/tcqos
 put "$ip" /usr/sbin/ip
 put "$tc" /usr/sbin/tc
 put "$nsenter" /usr/bin/nsenter
+put "$flock" /usr/bin/flock
 # Shared libraries at the paths ldd resolves them to, and the loader: the image has no
 # ld.so.cache, and the loader's built-in directories are the ones ldd names here.
-for program in "$binary" "$ip" "$tc" "$nsenter"; do
+for program in "$binary" "$ip" "$tc" "$nsenter" "$flock"; do
   ldd "$program" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
 done | sort -u | while read -r library; do put "$library"; done
 # ip and tc read their name tables (protocols, realms, ematch kinds) from here when present.

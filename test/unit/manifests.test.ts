@@ -1,9 +1,11 @@
 /**
  * The manifests in deploy/ against the Kubernetes schemas (kubernetes-models), against each other
  * (names they refer to), and against the binary: every container command line must parse with the
- * flags of the subcommand it names, exactly as `tcqos` would parse it.
+ * flags of the subcommand it names, exactly as `tcqos` would parse it; the agent's ClusterRole
+ * grants exactly the API calls the agent makes (it is run against the fake API server, every call
+ * site exercised, and its requests turned into RBAC rules); the agent runs hardened.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,8 +15,18 @@ import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1';
 import { ClusterRole, ClusterRoleBinding, type IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, ServiceAccount, type IConfigMap } from 'kubernetes-models/v1';
 import type { IContainer, IVolume } from 'kubernetes-models/v1';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { startAgent } from '../../src/agent/agent.ts';
+import type { AgentDeps } from '../../src/agent/deps.ts';
+import { kubeApi } from '../../src/agent/kube.ts';
+import { loadKubeConfig } from '../../src/agent/kubeconfig.ts';
+import { resolveSettings } from '../../src/agent/settings.ts';
+import { ConfigError } from '../../src/config/errors.ts';
 import { SUBCOMMANDS } from '../../src/cli/subcommands.ts';
+import { agentGet } from '../helpers/agent-client.ts';
+import { FakeApiServer, type RecordedRequest } from '../helpers/fake-apiserver.ts';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
 /** Where the image puts the binary (scripts/build-image.sh, deploy/Containerfile). */
@@ -49,10 +61,88 @@ function withoutFile(manifest: Manifest): Record<string, unknown> {
   return object;
 }
 
-function only<T>(kind: string): T & Manifest {
-  const found = manifests.filter((manifest) => manifest.kind === kind);
+function only<T>(kind: string, name?: string): T & Manifest {
+  const found = manifests.filter((manifest) => manifest.kind === kind && (name === undefined || manifest.metadata.name === name));
   expect(found, kind).toHaveLength(1);
   return found[0] as T & Manifest;
+}
+
+interface Rule {
+  readonly apiGroups?: string[];
+  readonly resources?: string[];
+  readonly nonResourceURLs?: string[];
+  readonly verbs: string[];
+}
+
+/** The rules of a ClusterRole as "group/resource verb" lines (group empty for the core group). */
+function grants(rules: readonly Rule[]): string[] {
+  return rules.flatMap((rule) => (rule.apiGroups ?? []).flatMap((group) => (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => `${group}/${resource} ${verb}`)))).sort();
+}
+
+/**
+ * The RBAC verb a request to the API server needs, as "group/resource verb": /api/v1/... is the
+ * core group, /apis/GROUP/VERSION/... a named one; GET of a collection is list (watch with
+ * ?watch=true), of one object get; POST create, PUT update, PATCH patch, DELETE delete.
+ */
+function rbacOf(request: RecordedRequest): string {
+  const match = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(\/[^/]+)?$/.exec(request.path);
+  if (!match) throw new Error(`not a resource path: ${request.method} ${request.path}`);
+  const [, group = '', resource, name] = match;
+  const verb =
+    request.method === 'GET' ? (name ? 'get' : request.query['watch'] === 'true' ? 'watch' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[request.method];
+  if (!verb) throw new Error(`no RBAC verb for ${request.method} ${request.path}`);
+  return `${group}/${resource} ${verb}`;
+}
+
+/**
+ * Runs the agent with the ConfigMap's settings against the fake API server through every call it
+ * can make (list and watch pods; an Event for an invalid annotation, a healed drift and a privileged
+ * pod; TokenReview and SubjectAccessReview for a scrape) and returns what it asked, as RBAC grants.
+ */
+async function callsOfTheAgent(settingsJson: string): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcqos-manifests-'));
+  const fake = await FakeApiServer.start();
+  try {
+    writeFileSyncJson(join(dir, 'agent.json'), { ...(JSON.parse(settingsJson) as object), listen: '127.0.0.1:0', stateDir: dir, logLevel: 'silent', resyncSeconds: 0.2, metricsRefreshSeconds: 0.2 });
+    fake.writeKubeconfig(join(dir, 'kubeconfig'));
+    fake.addToken('scraper', { username: 'prometheus' });
+    fake.grant('prometheus', 'get', '/metrics');
+    fake.setPod({ namespace: 'shop', name: 'web', nodeName: 'n', annotations: { 'tcqos.io/policy': 'not json' }, containers: [{ name: 'app', securityContext: { privileged: true } }] });
+    let drifted = true;
+    const deps: AgentDeps = {
+      listAttachments: () => [{ containerId: 'c', ifname: 'eth0', network: 'net', pod: { namespace: 'shop', name: 'web' }, site: 'pod' }],
+      dropGone: () => [],
+      applyPodInputs: async () => {
+        throw new ConfigError('', 'is not JSON', 'annotation tcqos.io/policy');
+      },
+      keepInForce: async () => {
+        const changed = drifted;
+        drifted = false;
+        return { changed, policyChanged: false, commands: changed ? ['class add dev eth0 classid 7c05:10'] : [] };
+      },
+      runtimeFromAnnotations: () => undefined,
+      readStats: async () => ({ stats: [], unreadable: [] }),
+    };
+    const settings = resolveSettings({ settings: join(dir, 'agent.json'), node: 'n' }, {});
+    const { config, source } = loadKubeConfig(join(dir, 'kubeconfig'), {});
+    const agent = await startAgent(settings, kubeApi(config, source, 'n'), deps, { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined });
+    try {
+      for (let i = 0; i < 100 && fake.events.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(fake.events.map((event) => event.reason).sort()).toEqual(['TcqosDriftHealed', 'TcqosPolicyInvalid', 'TcqosShapingBypassable']);
+      const scrape = await agentGet({ scheme: agent.scheme, host: '127.0.0.1', port: agent.address.port }, '/metrics', { token: 'scraper' });
+      expect(scrape.status).toBe(200);
+    } finally {
+      await agent.stop();
+    }
+    return [...new Set(fake.requests.map(rbacOf))].sort();
+  } finally {
+    await fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function writeFileSyncJson(path: string, value: unknown): void {
+  writeFileSync(path, JSON.stringify(value));
 }
 
 /**
@@ -82,7 +172,7 @@ function volumeAt(container: IContainer, path: string): IVolume {
 
 describe('deploy/ manifests', () => {
   it('are the kinds tcqos needs, each valid against its Kubernetes schema', () => {
-    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
     for (const manifest of manifests) {
       const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
       expect(Model, `${manifest.file}: no model for ${manifest.apiVersion} ${manifest.kind}`).toBeDefined();
@@ -105,7 +195,8 @@ describe('deploy/ manifests', () => {
     expect(manifests[0]?.kind).toBe('Namespace');
 
     const binding = only<IClusterRoleBinding>('ClusterRoleBinding');
-    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: only<object>('ClusterRole').metadata.name });
+    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: 'tcqos-agent' });
+    expect(manifests.filter((manifest) => manifest.kind === 'ClusterRole').map((manifest) => manifest.metadata.name).sort()).toEqual(['tcqos-agent', 'tcqos-metrics-reader']);
     const account = only<object>('ServiceAccount').metadata;
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.name, namespace }]);
     expect(podSpec().serviceAccountName).toBe(account.name);
@@ -118,11 +209,35 @@ describe('deploy/ manifests', () => {
     }
   });
 
-  it('grant the agent what it calls: pods get/list/watch, events create', () => {
-    const rules = only<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>('ClusterRole').rules;
-    const allowed = (resource: string, verb: string) => rules.some((rule) => rule.apiGroups.includes('') && rule.resources.includes(resource) && rule.verbs.includes(verb));
-    for (const verb of ['get', 'list', 'watch']) expect(allowed('pods', verb), `pods ${verb}`).toBe(true);
-    expect(allowed('events', 'create')).toBe(true);
+  it('grant the agent exactly the API calls it makes, nothing more', { timeout: 20_000 }, async () => {
+    const rules = only<{ rules: Rule[] }>('ClusterRole', 'tcqos-agent').rules;
+    expect(rules.filter((rule) => rule.nonResourceURLs || rule.verbs.includes('*') || rule.resources?.includes('*'))).toEqual([]);
+    const data = only<IConfigMap>('ConfigMap').data ?? {};
+    const called = await callsOfTheAgent(data['agent.json']!);
+    expect(called).toEqual([
+      '/events create',
+      '/pods list',
+      '/pods watch',
+      'authentication.k8s.io/tokenreviews create',
+      'authorization.k8s.io/subjectaccessreviews create',
+    ]);
+    expect(grants(rules)).toEqual(called);
+  });
+
+  it('let a scraper be granted GET /metrics and nothing else', () => {
+    expect(only<{ rules: Rule[] }>('ClusterRole', 'tcqos-metrics-reader').rules).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+  });
+
+  it('run the agent hardened: RuntimeDefault seccomp, no privilege, read-only root, only NET_ADMIN and SYS_ADMIN, netns mounts read-only, HTTPS probes', () => {
+    const agent = containers()[1]!;
+    expect(podSpec().securityContext?.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+    expect(podSpec().hostPID ?? false).toBe(false);
+    expect(agent.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    for (const path of ['/run/netns', '/var/run/netns']) expect(agent.volumeMounts?.find((mount) => mount.mountPath === path)?.readOnly, path).toBe(true);
+    expect(agent.volumeMounts?.find((mount) => mount.mountPath === '/run/tcqos')?.readOnly ?? false).toBe(false);
+    for (const probe of [agent.readinessProbe, agent.livenessProbe]) expect(probe?.httpGet?.scheme).toBe('HTTPS');
+    const settings = JSON.parse(only<IConfigMap>('ConfigMap').data!['agent.json']!) as { metricsAuth?: string };
+    expect(settings.metricsAuth ?? 'kubernetes').toBe('kubernetes');
   });
 
   it("run the image's binary at this version", () => {
