@@ -68,7 +68,7 @@ export function checkAdmission(registry: Registry, record: AttachmentRecord): vo
     const asked = guaranteed(record.policy, direction);
     if (asked === 0) continue;
     const taken = others.reduce((sum, other) => sum + guaranteed(other.policy, direction), 0);
-    if (taken + asked > guaranteeable(uplink)) throw new AdmissionError(uplink.name, uplink.capacity, direction, taken, asked);
+    if (taken + asked > guaranteeable(uplink)) throw new AdmissionError(uplink, direction, taken, asked);
   }
 }
 

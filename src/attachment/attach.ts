@@ -5,10 +5,9 @@
  */
 import { policyToJson } from '../config/policy-json.ts';
 import type { DerivedPolicy, PolicySource } from '../config/policy.ts';
-import type { UplinkSettings } from '../plan/uplink.ts';
 import type { Logger } from '../log.ts';
 import type { ToolRunner } from '../netns/runner.ts';
-import type { NetnsSession, SessionOptions } from '../netns/session.ts';
+import { ownNetnsIdentity, type NetnsSession, type SessionOptions } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentPlan } from '../plan/tree.ts';
 import { lockPath, withLock } from '../state/lock.ts';
@@ -18,7 +17,7 @@ import { admitAndRecord } from './admission.ts';
 import { removeShaping } from './remove.ts';
 import { shapeAttachment } from './shape.ts';
 import { withHostEnd, withSite } from './site.ts';
-import { convergeUplink, enforcedUplinkOf, uplinkClassFor } from './uplink.ts';
+import { convergeUplink, enforcedUplinkOf, uplinkClassFor, type UplinkTarget } from './uplink.ts';
 
 /** Who the attachment is and its inputs as they will be kept, with the policy derived from them. */
 export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations' | 'host' | 'uplinkClass'> & {
@@ -44,6 +43,7 @@ export function newRecord(attachment: NewAttachment, now = new Date().toISOStrin
     ...(attachment.host ? { host: attachment.host } : {}),
     ...(derived.settings.uplink ? { uplink: derived.settings.uplink } : {}),
     ...(attachment.uplinkClass ? { uplinkClass: attachment.uplinkClass } : {}),
+    node: ownNetnsIdentity(),
     createdAt: now,
     updatedAt: now,
   };
@@ -62,24 +62,25 @@ export async function attach(registry: Registry, pod: NetnsSession, attachment: 
     const enforced = settings.uplink?.enforce && !attachment.host ? settings.uplink : undefined;
     const uplinkClass = enforced && (await uplinkClassFor(pod, attachment.ifname, enforced, { ...attachment.pod, ...settings }, tools));
     const record = await admitAndRecord(registry, newRecord({ ...attachment, ...(uplinkClass ? { uplinkClass } : {}) }), pod.runner);
+    const onUplink = enforcedUplinkOf(record);
     let shaped = false;
     try {
       const plan = await withSite(record, pod, tools, ({ session, ifname, site }) =>
         shapeAttachment(session, { ifname, site, policy: attachment.derived.policy, classIds: record.classIds }, log),
       );
       shaped = true;
-      if (enforced) await convergeUplink(registry, enforced, log, tools);
+      if (onUplink) await convergeUplink(registry, onUplink, log, tools);
       return plan;
     } catch (error) {
       registry.remove(record);
-      if (shaped) await undo(registry, pod, record, enforced, log, tools);
+      if (shaped) await undo(registry, pod, record, onUplink, log, tools);
       throw error;
     }
   });
 }
 
 /** What a failed ADD had installed goes again: its site's shaping, its class on the uplink. */
-async function undo(registry: Registry, pod: NetnsSession, record: AttachmentRecord, uplink: UplinkSettings | undefined, log: Logger, tools: SessionOptions): Promise<void> {
+async function undo(registry: Registry, pod: NetnsSession, record: AttachmentRecord, uplink: UplinkTarget | undefined, log: Logger, tools: SessionOptions): Promise<void> {
   try {
     await withSite(record, pod, tools, ({ session, ifname }) => removeShaping(session, ifname));
     if (uplink) await convergeUplink(registry, uplink, log, tools);

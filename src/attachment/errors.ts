@@ -48,10 +48,11 @@ export class DriftError extends Error {
 
 /** Guaranteed rates on an uplink would add up to more than it carries. */
 export class AdmissionError extends Error {
-  constructor(uplink: string, capacity: number, direction: Direction, guaranteed: number, asked: number) {
+  constructor(uplink: { readonly name: string; readonly capacity: number; readonly reserve?: number }, direction: Direction, guaranteed: number, asked: number) {
+    const reserve = uplink.reserve ?? 0;
     super(
-      `uplink ${uplink} (capacity ${formatRate(capacity)}) cannot guarantee ${formatRate(asked)} of ${direction}: ` +
-        `${formatRate(guaranteed)} is already guaranteed to other attachments, ${formatRate(Math.max(0, capacity - guaranteed))} is left`,
+      `uplink ${uplink.name} (capacity ${formatRate(uplink.capacity)}${reserve ? `, reserve ${formatRate(reserve)}` : ''}) cannot guarantee ${formatRate(asked)} of ${direction}: ` +
+        `${formatRate(guaranteed)} is already guaranteed to other attachments, ${formatRate(Math.max(0, uplink.capacity - reserve - guaranteed))} is left`,
     );
   }
 }

@@ -120,7 +120,7 @@ async function changeAttachment(
       const uplink = derived.settings.uplink;
       const enforced = uplink?.enforce && !current.host ? uplink : undefined;
       // the class on the uplink's tree is kept while the attachment stays on the same enforced uplink
-      const uplinkClass = enforced && (current.uplinkClass && current.uplink?.name === enforced.name ? current.uplinkClass : await uplinkClassFor(pod, ref.ifname, enforced, { ...current.pod, ...derived.settings }, tools));
+      const uplinkClass = enforced && (current.uplinkClass && current.uplink?.name === enforced.name ? current.uplinkClass : await uplinkClassFor(pod, ref.ifname, enforced, { ...current.pod, ...derived.settings, ...(current.node ? { node: current.node } : {}) }, tools));
       const recorded: AttachmentRecord = {
         ...kept,
         ...inputs,
@@ -135,7 +135,8 @@ async function changeAttachment(
         if (dryRun) {
           checkAdmission(registry, recorded);
           const planned = await reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log, true);
-          const onUplink = enforced ? (await convergeUplink(registry, enforced, log, tools, { dryRun: true, assuming: recorded })).lines : [];
+          const target = enforcedUplinkOf(recorded);
+          const onUplink = target ? (await convergeUplink(registry, target, log, tools, { dryRun: true, assuming: recorded })).lines : [];
           const commands = [...planned.lines, ...onUplink];
           return { changed: commands.length > 0, previous: current, record: recorded, commands };
         }

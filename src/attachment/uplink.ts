@@ -6,13 +6,12 @@
  * uplink as it was found. Nothing tcqos did not install is ever removed: a foreign root qdisc (not
  * one of the kernel's defaults), ingress hook or egress filter on the uplink refuses the change.
  */
-import { closeSync, constants, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { classifierObject, kernelTags } from '../bpf/classifier.ts';
 import { findPodCgroup } from '../bpf/cgroup.ts';
 import type { Logger } from '../log.ts';
 import { observeAttachment, readAttachmentState, readFilters, readLinks } from '../netns/observe.ts';
-import { NetnsSession, withSession, type SessionOptions } from '../netns/session.ts';
+import { NetnsSession, withSession, type NetnsIdentity, type SessionOptions } from '../netns/session.ts';
 import { classifierLine, createIfbLines, script, teardownLines } from '../plan/batch.ts';
 import { diffAttachment } from '../plan/diff.ts';
 import { updateLines } from '../plan/update.ts';
@@ -20,6 +19,7 @@ import { planUplink, type UplinkMember, type UplinkPlan, type UplinkSettings } f
 import { uplinkLockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, UplinkClass } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
+import { writeAtomically } from '../state/files.ts';
 import { classifierObjectPath, readUplinkInstall, removeUplinkInstall, writeUplinkInstall } from '../state/uplinks.ts';
 import { CLASSIFIER_PREF } from '../tc/handles.ts';
 import { foreignIngress, foreignRoot, isOurs } from '../tc/ownership.ts';
@@ -46,10 +46,15 @@ export function uplinkMembers(records: readonly AttachmentRecord[], name: string
     });
 }
 
+/** An enforced uplink, and the node namespace its tree is in. */
+export interface UplinkTarget extends UplinkSettings {
+  readonly node: NetnsIdentity;
+}
+
 /** The uplink an attachment has a class on, when that uplink is enforced. */
-export function enforcedUplinkOf(record: AttachmentRecord | undefined): UplinkSettings | undefined {
-  const uplink = record?.uplinkClass ? record.uplink : undefined;
-  return uplink?.enforce ? { name: uplink.name, capacity: uplink.capacity, reserve: uplink.reserve ?? 0 } : undefined;
+export function enforcedUplinkOf(record: AttachmentRecord | undefined): UplinkTarget | undefined {
+  const uplink = record?.uplinkClass && record.node ? record.uplink : undefined;
+  return uplink?.enforce ? { name: uplink.name, capacity: uplink.capacity, reserve: uplink.reserve ?? 0, node: record!.node! } : undefined;
 }
 
 export interface ConvergeOptions {
@@ -60,10 +65,10 @@ export interface ConvergeOptions {
 }
 
 /** Converges the uplink's tree on the registry, under the uplink's lock. */
-export async function convergeUplink(registry: Registry, uplink: UplinkSettings, log: Logger, tools: SessionOptions = {}, options: ConvergeOptions = {}): Promise<Converged> {
+export async function convergeUplink(registry: Registry, uplink: UplinkTarget, log: Logger, tools: SessionOptions = {}, options: ConvergeOptions = {}): Promise<Converged> {
   return withLock(
     uplinkLockPath(registry.stateDir, uplink.name),
-    () => withSession(NetnsSession.node(tools), (node) => convergeHeld(registry, uplink, node, log, options)),
+    () => withSession(NetnsSession.node(tools, uplink.node), (node) => convergeHeld(registry, uplink, node, log, options)),
     tools.runner ? { runner: tools.runner } : {},
   );
 }
@@ -110,21 +115,10 @@ async function classifierLines(registry: Registry, plan: UplinkPlan, loaded: rea
   const current = loaded.find((filter) => filter.pref === CLASSIFIER_PREF);
   if (current?.programTag && (current.programTag === tags.sha256 || current.programTag === tags.sha1)) return [];
   const objectPath = classifierObjectPath(registry.stateDir, plan.ifname);
-  if (!dryRun) writeObject(objectPath, classifierObject(plan.classifier));
+  if (!dryRun) writeAtomically(objectPath, classifierObject(plan.classifier));
   return [classifierLine(plan.ifname, objectPath, current ? 'replace' : 'add')];
 }
 
-/** Written as a new file (never through a link someone placed), then renamed over the old one. */
-function writeObject(path: string, bytes: Uint8Array): void {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    writeSync(fd, bytes);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
-}
 
 /** No attachment left: the tree, the clsact and the ifb go, and the uplink is as tcqos found it. */
 async function tearDown(
@@ -152,9 +146,15 @@ async function tearDown(
  * Undefined for a pod shaped on a host end: routed traffic reaches the uplink forwarded, without
  * its socket or its MAC (docs/design.md).
  */
-export async function uplinkClassFor(pod: NetnsSession, ifname: string, uplink: UplinkSettings, identity: { uid?: string; cgroupRoot?: string }, tools: SessionOptions): Promise<UplinkClass> {
+export async function uplinkClassFor(
+  pod: NetnsSession,
+  ifname: string,
+  uplink: UplinkSettings,
+  identity: { readonly uid?: string; readonly cgroupRoot?: string; readonly node?: NetnsIdentity },
+  tools: SessionOptions,
+): Promise<UplinkClass> {
   const [iface] = await readLinks(pod, [ifname]);
-  const [master] = await withSession(NetnsSession.node(tools), (node) => readLinks(node, [uplink.name]));
+  const [master] = await withSession(NetnsSession.node(tools, identity.node), (node) => readLinks(node, [uplink.name]));
   if (!master) throw new UplinkMismatchError(`uplink ${uplink.name} is not a link in this node's network namespace`);
   if (!iface?.address || (iface.kind !== 'macvlan' && iface.kind !== 'ipvlan') || iface.linkIndex !== master.ifindex) {
     throw new UplinkMismatchError(`${ifname} is not a macvlan on uplink ${uplink.name}: its traffic would not pass the uplink's tree (uplink.enforce)`);

@@ -16,6 +16,7 @@ import { createLogger } from '../log.ts';
 import { NetnsEnterError, NetnsUnusableError, ToolError } from '../netns/session.ts';
 import { ToolMissingError } from '../netns/tools.ts';
 import { LockTimeoutError } from '../state/lock.ts';
+import { UnsafeStateDirError } from '../state/state-dir.ts';
 
 function fromApplyError(error: ApplyError): CniError {
   if (error.missingFeature) return new CniError(ErrorCode.kernelFeatureMissing, error.message, error.details);
@@ -38,6 +39,7 @@ export function describeFailure(error: unknown, context: Partial<CommandContext>
   if (error instanceof ConcurrentChangeError || error instanceof LockTimeoutError) return new CniError(ErrorCode.tryAgainLater, error.message);
   if (error instanceof NetnsUnusableError || error instanceof NetnsEnterError) return new CniError(ErrorCode.invalidEnvironment, `CNI_NETNS ${error.message}`);
   if (error instanceof ToolMissingError) return new CniError(ErrorCode.commandFailed, error.message);
+  if (error instanceof UnsafeStateDirError) return new CniError(ErrorCode.ioFailure, error.message);
   const env = context.env;
   createLogger({ logLevel: 'error' }, { command: env?.command ?? '', containerId: env?.containerId ?? '', ifname: env?.ifname ?? '' }).error(
     { err: error },

@@ -14,10 +14,11 @@
  * names what it locked, and starts over on a new file. A holder killed before its unlink leaves a
  * file nobody holds: the next command takes it at once, and GC removes it.
  */
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { syncToolRunner, type ToolRunner } from '../netns/runner.ts';
 import { toolPath } from '../netns/tools.ts';
+import { ensurePrivateDir } from './state-dir.ts';
 
 /** How long a command waits for a lock before answering "try again later". */
 export const LOCK_TIMEOUT_MS = 20_000;
@@ -81,7 +82,7 @@ export async function removeUnheldLocks(stateDir: string, runner: ToolRunner = s
 }
 
 async function acquire(path: string, runner: ToolRunner, deadline: number): Promise<number> {
-  mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true, mode: 0o700 });
+  ensurePrivateDir(path.slice(0, path.lastIndexOf('/')));
   for (;;) {
     const fd = openSync(path, LOCK_FILE_FLAGS, 0o600);
     const seconds = Math.max(0, deadline - Date.now()) / 1000;

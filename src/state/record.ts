@@ -74,6 +74,11 @@ export interface AttachmentRecord {
   readonly uplink?: UplinkShare;
   /** Its class on the uplink's own tree, when the uplink is enforced and the attachment is on it. */
   readonly uplinkClass?: UplinkClass;
+  /**
+   * The node namespace the ADD ran in, where the uplink's tree is: only a tcqos running there may
+   * change that tree (an agent without host networking would find other links by those names).
+   */
+  readonly node?: NetnsIdentity;
   /** What queues and classes an update replaced had counted, added to the kernel's figures (stats). */
   readonly counters?: CarriedCounters;
   readonly createdAt: string;

@@ -11,8 +11,8 @@
  * A record that cannot be read never stops a command: it is reported (list, GC) and replaced
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { writeAtomically } from './files.ts';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
 import { checkPrivateDir, ensurePrivateDir } from './state-dir.ts';
 
@@ -38,7 +38,6 @@ function fileName(ref: AttachmentRef): string {
 
 /** A temp file older than this was left by a killed writer: a live one renames its own within milliseconds. */
 export const ABANDONED_TEMP_MS = 60_000;
-const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 export class Registry {
@@ -66,16 +65,8 @@ export class Registry {
       ensurePrivateDir(this.dir);
       this.checked = true;
     }
-    const target = `${this.dir}/${fileName(record)}`;
-    const temp = `${target}.${randomBytes(8).toString('hex')}.tmp`;
-    const fd = openSync(temp, TEMP_FLAGS, 0o600);
-    try {
-      // One line: a record at the filter limit is 134 KB so, 164 KB indented (`jq` reads it either way).
-      writeFileSync(fd, `${JSON.stringify(record)}\n`);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, target);
+    // One line: a record at the filter limit is 134 KB so, 164 KB indented (`jq` reads it either way).
+    writeAtomically(`${this.dir}/${fileName(record)}`, `${JSON.stringify(record)}\n`);
   }
 
   remove(ref: AttachmentRef): void {

@@ -5,8 +5,9 @@
  * it as found. One file per uplink under `<stateDir>/uplinks`, written before anything is installed
  * and removed after the tree is gone, by holders of the uplink's lock only.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { writeAtomically } from './files.ts';
+import { ensurePrivateDir } from './state-dir.ts';
 
 export interface UplinkInstall {
   readonly name: string;
@@ -29,11 +30,8 @@ export function readUplinkInstall(stateDir: string, name: string): UplinkInstall
 }
 
 export function writeUplinkInstall(stateDir: string, install: UplinkInstall): void {
-  mkdirSync(`${stateDir}/uplinks`, { recursive: true, mode: 0o700 });
-  const target = path(stateDir, install.name);
-  const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(install)}\n`, { mode: 0o600, flag: 'wx' });
-  renameSync(temp, target);
+  ensurePrivateDir(`${stateDir}/uplinks`);
+  writeAtomically(path(stateDir, install.name), `${JSON.stringify(install)}\n`);
 }
 
 export function removeUplinkInstall(stateDir: string, name: string): void {

@@ -16,6 +16,18 @@ export interface Flow {
   readonly seconds?: number;
   /** Leading seconds left out of the result (default 1: slow start); 0 measures a fresh flow's start. */
   readonly omitSeconds?: number;
+  /** Parallel TCP streams (iperf3 -P), default 1. */
+  readonly streams?: number;
+  /** A cgroup v2 directory the client runs in (a pod's container), joined before it starts. */
+  readonly cgroup?: string;
+}
+
+/** The iperf3 client's command line in the pod: in its cgroup when the flow names one. */
+async function clientCommand(flow: Flow, args: readonly string[]): Promise<[string, string[]]> {
+  const inPod = ['ip', 'netns', 'exec', flow.podNetns, 'iperf3', '-c', flow.peerAddress, '-p', String(flow.port), ...(flow.streams ? ['-P', String(flow.streams)] : []), ...args];
+  if (!flow.cgroup) return [inPod[0]!, inPod.slice(1)];
+  const { tool } = await import('./tools.ts');
+  return [await tool('cgexec'), [flow.cgroup, ...inPod]];
 }
 
 /** Runs `work` while a one-shot iperf3 server listens in the peer's namespace (killed afterwards). */
@@ -42,11 +54,7 @@ export async function goodputMbit(flow: Flow): Promise<number> {
   const seconds = flow.seconds ?? 4;
   return withServer(flow, seconds, [], async () => {
     const client = await run(
-      'ip',
-      [
-        'netns', 'exec', flow.podNetns, 'iperf3', '-c', flow.peerAddress, '-p', String(flow.port),
-        '-t', String(seconds), '-O', String(flow.omitSeconds ?? 1), '-J', ...(flow.direction === 'ingress' ? ['-R'] : []),
-      ],
+      ...(await clientCommand(flow, ['-t', String(seconds), '-O', String(flow.omitSeconds ?? 1), '-J', ...(flow.direction === 'ingress' ? ['-R'] : [])])),
       { timeoutMs: (seconds + 15) * 1000 },
     );
     if (client.exitCode !== 0) throw new Error(`iperf3 client failed: ${client.stdout.slice(0, 500)} ${client.stderr}`);
@@ -96,11 +104,7 @@ export async function flowWithIntervals(flow: Flow & { readonly seconds: number 
   // The server reports its own intervals (as JSON, handed back by --get-server-output).
   return withServer(flow, flow.seconds, ['-J', '-i', String(intervalSeconds)], async () => {
     const client = await run(
-      'ip',
-      [
-        'netns', 'exec', flow.podNetns, 'iperf3', '-c', flow.peerAddress, '-p', String(flow.port), '-t', String(flow.seconds),
-        '-i', String(intervalSeconds), '-J', ...(flow.direction === 'ingress' ? ['-R'] : ['--get-server-output']),
-      ],
+      ...(await clientCommand(flow, ['-t', String(flow.seconds), '-i', String(intervalSeconds), '-J', ...(flow.direction === 'ingress' ? ['-R'] : ['--get-server-output'])])),
       { timeoutMs: (flow.seconds + 15) * 1000 },
     );
     if (client.exitCode !== 0) throw new Error(`iperf3 client failed: ${client.stdout.slice(0, 500)} ${client.stderr}`);

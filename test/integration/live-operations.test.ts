@@ -249,7 +249,7 @@ describe('uplink admission', () => {
   it('ten parallel ADDs of 15 Mbit/s on a 100 Mbit/s uplink admit exactly six; DEL and a lowering update free the share', async () => {
     const pods: Pod[] = [];
     for (let i = 0; i < 10; i++) pods.push((await bed.vethPair(`adm${i}`, `admp${i}`, 20 + 2 * i, 21 + 2 * i))[0]);
-    const entry = { uplink: { name: 'up0', capacity: '100mbit' }, egress: { rate: '15mbit' } };
+    const entry = { uplink: { name: 'up0', capacity: '100mbit', maxGuaranteePerAttachment: '95mbit' }, egress: { rate: '15mbit' } };
     const add = (target: Pod, i: number) => call('ADD', conf(entry, target, 'adm'), target, `adm-${i}`);
     try {
       const results = await Promise.all(pods.map(add));
@@ -258,7 +258,7 @@ describe('uplink admission', () => {
       console.info(`admission: ${admitted} of 10 parallel ADDs admitted on 100 Mbit/s (15 Mbit/s each)`);
       expect(admitted).toBe(6);
       expect(refused).toHaveLength(4);
-      expect(String(refused[0]!.json?.['msg'])).toMatch(/uplink up0 \(capacity 100mbit\) cannot guarantee 15mbit of egress: 90mbit is already guaranteed to other attachments, 10mbit is left/);
+      expect(String(refused[0]!.json?.['msg'])).toMatch(/uplink up0 \(capacity 100mbit, reserve 5mbit\) cannot guarantee 15mbit of egress: 90mbit is already guaranteed to other attachments, 5mbit is left/);
       for (const [i, result] of results.entries()) {
         if (result.exitCode !== 0) expect((await rootQdiscs(pods[i]!.netns)).length, 'a refused ADD installs nothing').toBe(0);
       }

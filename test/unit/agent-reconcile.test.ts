@@ -133,7 +133,7 @@ class FakeNode implements AgentDeps {
           throw new ConfigError('', `${JSON.stringify(policy)} is not JSON`, 'annotation tcqos.io/policy');
         }
         const asked = Number.parseInt(parsed.egress?.rate ?? '0', 10) * 1e6;
-        if (asked > this.uplinkLeft) throw new AdmissionError('eth9', 100e6, 'egress', 100e6 - this.uplinkLeft, asked);
+        if (asked > this.uplinkLeft) throw new AdmissionError({ name: 'eth9', capacity: 100e6 }, 'egress', 100e6 - this.uplinkLeft, asked);
       }
       const wanted = JSON.stringify(inputs.annotations ?? {});
       const policyChanged = this.kernel.get(keyOf(ref)) !== wanted;

@@ -1,0 +1,327 @@
+/**
+ * Guarantees that hold between pods: the shared uplink's tree (`uplink.enforce`), against the real
+ * kernel with real traffic. A throwaway "node" namespace holds the uplink, a veth (`up0`) whose peer
+ * is the "outside" namespace; macvlan pods hang off `up0` in bridge mode; the built plugin runs in
+ * the node namespace (never this machine's), pods' senders run in kubelet-shaped cgroups of their
+ * own, so the uplink's classifier tells them apart by cgroup. What each pod gets is read from the
+ * uplink's class byte counters (bytes on the wire) over a window in the middle of the flows.
+ */
+import { execa } from 'execa';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classFromText } from '../../src/netns/observe.ts';
+import { ifbName } from '../../src/tc/handles.ts';
+import { flowWithIntervals, goodputMbit, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
+import { invoke, operator, prevResultFor, TEST_STATE_DIR, type PluginResult } from '../helpers/plugin.ts';
+import { inNetns, must, run } from '../helpers/run.ts';
+import { Testbed, type Pod } from '../helpers/testbed.ts';
+import { TestCgroups, flood, received } from '../helpers/tools.ts';
+
+const bed = new Testbed('tqupl', 130);
+const UPLINK = 'up0';
+const OUTSIDE = '198.18.130.1';
+const NODE_ADDRESS = '198.18.130.2';
+const CAPACITY_MBIT = 100;
+const RESERVE_MBIT = 10;
+
+let node: string;
+let outside: string;
+let cgroups: TestCgroups;
+
+interface UplinkPod extends Pod {
+  readonly uid: string;
+  /** The pod's container: where its senders run. */
+  readonly container: string;
+  readonly containerId: string;
+}
+
+function conflist(egress: object | undefined, ingress: object | undefined, uplink: object = {}): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: 'upl',
+    type: 'tcqos',
+    cgroupRoot: `/${cgroups.name}`,
+    uplink: { name: UPLINK, capacity: `${CAPACITY_MBIT}mbit`, enforce: true, reserve: `${RESERVE_MBIT}mbit`, maxGuaranteePerAttachment: '90mbit', ...uplink },
+    ...(egress ? { egress } : {}),
+    ...(ingress ? { ingress } : {}),
+  };
+}
+
+/** A pod guaranteed `mbit` of the uplink each way, free to borrow up to the whole of it. */
+function guaranteed(mbit: number, uplink: object = {}): Record<string, unknown> {
+  const direction = { rate: `${mbit}mbit`, ceil: `${CAPACITY_MBIT}mbit` };
+  return conflist(direction, direction, uplink);
+}
+
+function call(command: 'ADD' | 'DEL' | 'CHECK', pod: UplinkPod, config: Record<string, unknown>): Promise<PluginResult> {
+  return invoke(node, {
+    command,
+    config: { ...config, prevResult: prevResultFor('1.0.0', pod.path) },
+    netns: pod.path,
+    containerId: pod.containerId,
+    extraEnv: { CNI_ARGS: `K8S_POD_NAMESPACE=upl;K8S_POD_NAME=${pod.netns};K8S_POD_UID=${pod.uid}` },
+  });
+}
+
+async function must200(result: PluginResult, what: string): Promise<void> {
+  expect(result.exitCode, `${what}: ${result.stdout} ${result.stderr}`).toBe(0);
+}
+
+let podCount = 0;
+async function uplinkPod(name: string): Promise<UplinkPod> {
+  const host = 10 + podCount++;
+  const pod = await bed.macvlanPod(node, name, host, 'eth0', UPLINK);
+  const uid = randomUUID();
+  const podCgroup = cgroups.make(`${cgroups.name}/kubepods/besteffort/pod${uid}`);
+  const container = cgroups.make(`${cgroups.name}/kubepods/besteffort/pod${uid}/ctr`);
+  expect(existsSync(podCgroup)).toBe(true);
+  return { ...pod, uid, container, containerId: `upl-${name}` };
+}
+
+/** Each HTB class's byte counter on a device of the node. */
+async function classBytes(dev: string): Promise<Map<string, number>> {
+  const text = await inNetns(node, 'tc', ['-s', 'class', 'show', 'dev', dev]);
+  const blocks = text.split('\n').reduce<string[]>((all, line) => {
+    if (line.startsWith('class ')) all.push(line);
+    else if (all.length) all[all.length - 1] += `\n${line}`;
+    return all;
+  }, []);
+  return new Map(blocks.filter((block) => block.startsWith('class htb')).map((block) => [classFromText(block).id, classFromText(block).counters?.bytes ?? 0]));
+}
+
+function recordOf(pod: UplinkPod): { uplinkClass?: { minor: number; cgroup?: object } } {
+  return JSON.parse(readFileSync(`${TEST_STATE_DIR}/attachments/eth0@${pod.containerId}.json`, 'utf8')) as never;
+}
+
+function classOf(pod: UplinkPod): string {
+  return `7c05:${recordOf(pod).uplinkClass!.minor.toString(16)}`;
+}
+
+/**
+ * Runs the flows at once and returns each class's wire rate (Mbit/s) over the window from `from`
+ * to `to` seconds into them, on the uplink (egress) or its ifb (ingress).
+ */
+async function wireRates(direction: 'egress' | 'ingress', flows: readonly Flow[], from = 2, to = 6): Promise<Map<string, number>> {
+  const dev = direction === 'egress' ? UPLINK : ifbName(UPLINK);
+  const running = Promise.all(flows.map((flow) => goodputMbit({ ...flow, seconds: to + 1 })));
+  await sleep(from * 1000);
+  const before = await classBytes(dev);
+  const started = Date.now();
+  await sleep((to - from) * 1000);
+  const after = await classBytes(dev);
+  const seconds = (Date.now() - started) / 1000;
+  await running;
+  return new Map([...after].map(([id, bytes]) => [id, ((bytes - (before.get(id) ?? 0)) * 8) / seconds / 1e6]));
+}
+
+beforeAll(async () => {
+  await bed.removeLeftovers();
+  cgroups = await TestCgroups.create('tqupl');
+  node = await bed.netns('node');
+  outside = await bed.netns('out');
+  await must('ip', ['-n', node, 'link', 'add', 'name', UPLINK, 'type', 'veth', 'peer', 'name', 'out0', 'netns', outside]);
+  for (const [netns, dev, address] of [[node, UPLINK, NODE_ADDRESS], [outside, 'out0', OUTSIDE]] as const) {
+    await must('ip', ['-n', netns, 'addr', 'add', `${address}/24`, 'dev', dev]);
+    await must('ip', ['-n', netns, 'link', 'set', dev, 'up']);
+  }
+});
+
+afterAll(async () => {
+  await bed.destroy();
+  await cgroups?.destroy();
+  rmSync(`${TEST_STATE_DIR}/uplinks`, { recursive: true, force: true });
+});
+
+describe('three pods guaranteed 50, 30 and 10 of a 100 Mbit/s uplink, flooding with 1, 2 and 8 TCP streams', () => {
+  let pods: UplinkPod[];
+  const shares = [50, 30, 10];
+  const streams = [1, 2, 8];
+
+  beforeAll(async () => {
+    pods = [await uplinkPod('a'), await uplinkPod('b'), await uplinkPod('c')];
+    for (const [i, pod] of pods.entries()) await must200(await call('ADD', pod, guaranteed(shares[i]!)), `ADD ${pod.netns}`);
+  });
+
+  afterAll(async () => {
+    for (const pod of pods ?? []) await call('DEL', pod, guaranteed(50));
+  });
+
+  it('are classified by their cgroups on the uplink, and CHECK passes', async () => {
+    for (const pod of pods) {
+      expect(recordOf(pod).uplinkClass?.cgroup, `${pod.netns} found by its cgroup`).toBeDefined();
+      await must200(await call('CHECK', pod, guaranteed(shares[pods.indexOf(pod)]!)), `CHECK ${pod.netns}`);
+    }
+    expect(await inNetns(node, 'tc', ['filter', 'show', 'dev', UPLINK, 'egress'])).toMatch(/bpf .*tcqos_uplink/);
+  });
+
+  for (const direction of ['egress', 'ingress'] as const) {
+    it(`${direction}: each gets at least 0.98 of its guarantee on the wire and together at least 0.97 of the capacity`, async () => {
+      const flows = pods.map((pod, i): Flow => ({
+        podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5801 + i, direction, streams: streams[i]!, cgroup: pod.container,
+      }));
+      const rates = await wireRates(direction, flows);
+      const got = pods.map((pod) => rates.get(classOf(pod)) ?? 0);
+      const total = got.reduce((sum, rate) => sum + rate, 0);
+      console.log(`[uplink] enforced ${direction}: ${pods.map((pod, i) => `${pod.netns.split('-')[1]} (${shares[i]} guaranteed, ${streams[i]} streams) ${got[i]!.toFixed(1)}`).join(', ')}; all ${total.toFixed(1)} Mbit/s on the wire`);
+      got.forEach((rate, i) => expect(rate, `pod ${i} guaranteed ${shares[i]}`).toBeGreaterThanOrEqual(shares[i]! * 0.98));
+      expect(total).toBeGreaterThanOrEqual(CAPACITY_MBIT * 0.97);
+    });
+  }
+
+  it('the node\'s own traffic keeps its reserve while the pods flood', async () => {
+    const flows = pods.map((pod, i): Flow => ({
+      podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5811 + i, direction: 'egress', streams: streams[i]!, cgroup: pod.container,
+    }));
+    // the node's own sender: from the node's namespace, in no pod's cgroup
+    const nodeFlow: Flow = { podNetns: node, peerNetns: outside, peerAddress: OUTSIDE, port: 5815, direction: 'egress', streams: 2 };
+    const rates = await wireRates('egress', [...flows, nodeFlow]);
+    const reserve = rates.get('7c05:2') ?? 0;
+    console.log(`[uplink] node traffic beside three flooding pods: ${reserve.toFixed(1)} Mbit/s (reserve ${RESERVE_MBIT})`);
+    expect(reserve).toBeGreaterThanOrEqual(RESERVE_MBIT * 0.95);
+  });
+});
+
+describe('one pod alone, and its live update', () => {
+  let pod: UplinkPod;
+
+  beforeAll(async () => {
+    pod = await uplinkPod('solo');
+    await must200(await call('ADD', pod, guaranteed(20)), 'ADD solo');
+  });
+
+  afterAll(async () => {
+    if (pod) await call('DEL', pod, guaranteed(20));
+  });
+
+  it('borrows at least 0.95 of the capacity', async () => {
+    for (const direction of ['egress', 'ingress'] as const) {
+      const rates = await wireRates(direction, [{ podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5821, direction, streams: 2, cgroup: pod.container }]);
+      const rate = rates.get(classOf(pod)) ?? 0;
+      console.log(`[uplink] a pod alone, ${direction}: ${rate.toFixed(1)} Mbit/s on the wire of ${CAPACITY_MBIT}`);
+      expect(rate).toBeGreaterThanOrEqual(CAPACITY_MBIT * 0.95);
+    }
+  });
+
+  it('a live update lowers its ceiling on the uplink during a flood: the new rate within 1 s, no stalled interval', async () => {
+    const started = Date.now();
+    const flow = flowWithIntervals({ podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5823, direction: 'egress', seconds: 10, cgroup: pod.container });
+    await sleep(2500);
+    const lowered = conflist({ rate: '20mbit', ceil: '40mbit' }, { rate: '20mbit', ceil: '40mbit' });
+    const updated = await operator(node, ['update', '--container', pod.containerId, '--ifname', 'eth0', '--config', '-'], JSON.stringify(lowered));
+    const returned = (Date.now() - started) / 1000;
+    expect(updated.exitCode, updated.stderr).toBe(0);
+    expect(updated.stdout).toMatch(new RegExp(`class change dev ${UPLINK} parent 7c05:1 classid ${classOf(pod)} htb rate 20000000bit ceil 40000000bit`));
+    const { intervals } = await flow;
+    const after = intervals.filter(([start, end]) => start >= returned + 1 && end <= 10);
+    const mean = after.reduce((sum, [, , mbit]) => sum + mbit, 0) / after.length;
+    console.log(`[uplink] live update, ceiling 100 -> 40 Mbit/s (returned ${returned.toFixed(2)} s into the flow): ${intervals.map(([, , mbit]) => mbit.toFixed(1)).join(' ')}; from 1 s after: ${mean.toFixed(1)} Mbit/s goodput`);
+    expect(intervals.filter(([, , mbit]) => mbit < 1), 'stalled intervals').toEqual([]);
+    expect(after.length).toBeGreaterThanOrEqual(4);
+    expect(mean).toBeLessThan(40 * TCP_GOODPUT_RATIO * 1.05);
+    expect(mean).toBeGreaterThan(40 * TCP_GOODPUT_RATIO * 0.85);
+  });
+});
+
+describe('the uplink as found, and never what tcqos did not make', () => {
+  it('the last DEL leaves the uplink exactly as it was found', async () => {
+    const before = await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK]);
+    const linksBefore = await inNetns(node, 'ip', ['-o', 'link', 'show']);
+    const pods = [await uplinkPod('f1'), await uplinkPod('f2')];
+    for (const pod of pods) await must200(await call('ADD', pod, guaranteed(10)), `ADD ${pod.netns}`);
+    expect(await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK])).toMatch(/qdisc htb 7c05: root/);
+    await must200(await call('DEL', pods[0]!, guaranteed(10)), 'DEL f1');
+    expect(await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK]), 'the tree stays for the pod left').toMatch(/qdisc htb 7c05: root/);
+    await must200(await call('DEL', pods[1]!, guaranteed(10)), 'DEL f2');
+    expect(await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK])).toBe(before);
+    // the pods' macvlans went with their DELs' netns later; the node keeps no ifb of tcqos's
+    expect((await inNetns(node, 'ip', ['-o', 'link', 'show'])).split('\n').filter((line) => line.includes('tcq'))).toEqual([]);
+    expect(linksBefore.includes('tcq')).toBe(false);
+    expect(existsSync(`${TEST_STATE_DIR}/uplinks/${UPLINK}.json`)).toBe(false);
+  });
+
+  it('a root qdisc tcqos did not install refuses the ADD, naming the uplink and the qdisc; nothing is installed', async () => {
+    const pod = await uplinkPod('foreign');
+    await inNetns(node, 'tc', ['qdisc', 'add', 'dev', UPLINK, 'root', 'handle', '1:', 'tbf', 'rate', '1gbit', 'burst', '100kb', 'latency', '10ms']);
+    try {
+      const added = await call('ADD', pod, guaranteed(10));
+      expect(added.exitCode).toBe(1);
+      expect(added.json).toMatchObject({ code: 102, msg: expect.stringMatching(/up0 already has a tbf root qdisc \(handle 1:\)/) });
+      expect(await inNetns(pod.netns, 'tc', ['qdisc', 'show', 'dev', 'eth0'])).toMatch(/noqueue/);
+      expect(await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK])).toMatch(/^qdisc tbf 1: root/);
+      expect(existsSync(`${TEST_STATE_DIR}/attachments/eth0@${pod.containerId}.json`)).toBe(false);
+    } finally {
+      await inNetns(node, 'tc', ['qdisc', 'del', 'dev', UPLINK, 'root']);
+    }
+  });
+});
+
+describe('concurrency and kills', () => {
+  it('ten ADDs and then ten DELs in parallel leave a tree that matches the registry exactly', async () => {
+    const pods = await Promise.all(Array.from({ length: 10 }, (_, i) => uplinkPod(`p${i}`)));
+    const added = await Promise.all(pods.map((pod) => call('ADD', pod, guaranteed(5))));
+    expect(added.map((result) => result.exitCode), added.map((result) => result.stdout).join('\n')).toEqual(pods.map(() => 0));
+    const classes = [...(await classBytes(UPLINK)).keys()].sort();
+    expect(classes).toEqual(['7c05:1', '7c05:2', ...pods.map(classOf)].sort());
+    const filters = await inNetns(node, 'tc', ['filter', 'show', 'dev', ifbName(UPLINK)]);
+    for (const pod of pods) expect(filters).toContain(`flowid ${classOf(pod)}`);
+    // half go, half stay, at once
+    const deleted = await Promise.all(pods.slice(0, 5).map((pod) => call('DEL', pod, guaranteed(5))));
+    expect(deleted.map((result) => result.exitCode)).toEqual([0, 0, 0, 0, 0]);
+    expect([...(await classBytes(UPLINK)).keys()].sort()).toEqual(['7c05:1', '7c05:2', ...pods.slice(5).map(classOf)].sort());
+    await Promise.all(pods.slice(5).map((pod) => call('DEL', pod, guaranteed(5))));
+    expect(await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK])).toMatch(/^qdisc noqueue 0: root/);
+  });
+
+  it('an ADD killed in the middle of the uplink change leaves nothing the next ADD and DEL cannot repair', async () => {
+    const pod = await uplinkPod('killed');
+    const other = await uplinkPod('other');
+    await must200(await call('ADD', other, guaranteed(10)), 'ADD other');
+    // every program the ADD starts waits 1 s: killed while it works on the uplink
+    const config = JSON.stringify({ ...guaranteed(10), prevResult: prevResultFor('1.0.0', pod.path) });
+    const killed = execa(
+      'nsenter',
+      [`--net=/var/run/netns/${node}`, '--', 'strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=execve', '-e', 'inject=execve:delay_enter=1s',
+        'env', '-i', 'CNI_COMMAND=ADD', `CNI_CONTAINERID=${pod.containerId}`, `CNI_NETNS=${pod.path}`, 'CNI_IFNAME=eth0', 'CNI_PATH=/x',
+        `CNI_ARGS=K8S_POD_UID=${pod.uid}`, `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, (await import('../helpers/plugin.ts')).TCQOS_BINARY],
+      { input: config, reject: false },
+    );
+    await sleep(5500);
+    killed.kill('SIGKILL');
+    await killed;
+    await must200(await call('ADD', pod, guaranteed(10)), 'ADD after the kill');
+    await must200(await call('CHECK', pod, guaranteed(10)), 'CHECK after the kill');
+    await must200(await call('CHECK', other, guaranteed(10)), 'CHECK of the other pod');
+    await must200(await call('DEL', pod, guaranteed(10)), 'DEL');
+    await must200(await call('DEL', other, guaranteed(10)), 'DEL other');
+    expect(await inNetns(node, 'tc', ['qdisc', 'show', 'dev', UPLINK])).toMatch(/^qdisc noqueue 0: root/);
+    expect((await run('ip', ['-n', node, 'link', 'show', ifbName(UPLINK)])).exitCode).not.toBe(0);
+  });
+});
+
+describe('a pod author with CAP_NET_RAW', () => {
+  let pod: UplinkPod;
+  let victim: UplinkPod;
+
+  beforeAll(async () => {
+    pod = await uplinkPod('raw');
+    victim = await uplinkPod('victim');
+    await must200(await call('ADD', pod, conflist({ rate: '10mbit', ceil: '20mbit' }, undefined)), 'ADD raw');
+    await must200(await call('ADD', victim, guaranteed(50)), 'ADD victim');
+  });
+
+  afterAll(async () => {
+    for (const each of [pod, victim]) if (each) await call('DEL', each, guaranteed(10));
+  });
+
+  it('bypassing its own qdisc, with the victim\'s class as priority and the victim\'s MAC as source, stays in its own class at its cap', async () => {
+    const macOf = async (netns: string, dev: string) => (JSON.parse(await inNetns(netns, 'ip', ['-j', 'link', 'show', 'dev', dev])) as Array<{ address: string }>)[0]!.address;
+    const victimMac = await macOf(victim.netns, 'eth0');
+    const classid = Number.parseInt(classOf(victim).replace(':', ''), 16);
+    const args = ['packet', '--dev', 'eth0', '--dst-mac', await macOf(outside, 'out0'), '--bypass', '--priority', String(classid), '--src-mac', victimMac, '--dst-ip', OUTSIDE, '--size', '1400'];
+    const { mbit } = await received(outside, 'out0', () => flood(pod.netns, 3, args, { cgroup: pod.container }));
+    console.log(`[uplink] NET_RAW-only pod capped at 20 Mbit/s, bypassing its qdisc with the victim's priority and MAC: ${mbit.toFixed(1)} Mbit/s received outside`);
+    expect(mbit).toBeLessThanOrEqual(20 * 1.05);
+  });
+});
