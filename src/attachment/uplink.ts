@@ -13,23 +13,27 @@ import type { Logger } from '../log.ts';
 import { observeAttachment, readAttachmentState, readFilters, readLinks } from '../netns/observe.ts';
 import { NetnsSession, withSession, type NetnsIdentity, type SessionOptions } from '../netns/session.ts';
 import { classifierLine, createIfbLines, script, teardownLines } from '../plan/batch.ts';
-import { diffAttachment } from '../plan/diff.ts';
+import { describeChange, diffAttachment, type AttachmentChange } from '../plan/diff.ts';
 import { updateLines } from '../plan/update.ts';
-import { planUplink, type UplinkMember, type UplinkPlan, type UplinkSettings } from '../plan/uplink.ts';
+import { planUplink, RESERVE_MINOR, type UplinkMember, type UplinkPlan, type UplinkSettings } from '../plan/uplink.ts';
 import { uplinkLockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, UplinkClass } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
 import { writeAtomically } from '../state/files.ts';
 import { classifierObjectPath, readUplinkInstall, removeUplinkInstall, writeUplinkInstall } from '../state/uplinks.ts';
-import { CLASSIFIER_PREF } from '../tc/handles.ts';
+import { CLASSIFIER_PREF, minorOf, ROOT_CLASS_MINOR } from '../tc/handles.ts';
 import { foreignIngress, foreignRoot, isOurs } from '../tc/ownership.ts';
-import { ApplyError, ForeignQdiscError, UplinkMismatchError } from './errors.ts';
+import { ApplyError, DriftError, ForeignQdiscError, UplinkMismatchError } from './errors.ts';
 
 export interface Converged {
   /** The tc lines run (or, in a dry run, that would run). */
   readonly lines: readonly string[];
-  /** The tree is gone: no attachment is left on the uplink. */
-  readonly removed: boolean;
+  /** What differed from the plan (none when the tree was removed). */
+  readonly changes: readonly AttachmentChange[];
+  /** The plan converged on; undefined when no attachment is left and the tree goes. */
+  readonly plan: UplinkPlan | undefined;
+  /** The classifier loaded was not the program of the attachments' cgroups. */
+  readonly classifierStale: boolean;
 }
 
 /** The attachments registered on the uplink whose pods still exist, as members of its tree. */
@@ -95,14 +99,16 @@ async function convergeHeld(registry: Registry, uplink: UplinkSettings, node: Ne
   const plan = planUplink(uplink, members, link!.mtu);
   if (!state.ifbExists && !dryRun) await node.mustRun('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
   const observed = await observeAttachment(node, await readAttachmentState(node, uplink.name, 'clsact', true));
-  const lines = [...updateLines(plan, diffAttachment(plan, observed)), ...(await classifierLines(registry, plan, hookFilters, dryRun))];
+  const changes = diffAttachment(plan, observed);
+  const classifier = await classifierLines(registry, plan, hookFilters, dryRun);
+  const lines = [...updateLines(plan, changes), ...classifier];
   if (lines.length && !dryRun) {
     const tcScript = script(node.faults.intoBatch(lines));
     const ran = await node.run('tc', ['-batch', '-'], tcScript);
     if (ran.exitCode !== 0) throw new ApplyError(`changing the tree of uplink ${uplink.name}`, ran, tcScript);
     log.info({ uplink: uplink.name, members: members.length, lines: lines.length }, 'uplink tree converged');
   }
-  return { lines, removed: false };
+  return { lines, changes, plan, classifierStale: classifier.length > 0 };
 }
 
 /**
@@ -130,13 +136,14 @@ async function tearDown(
   log: Logger,
 ): Promise<Converged> {
   const lines = teardownLines(uplink.name, { rootQdisc: isOurs(state.root), ingressQdisc: state.ingressIsOurs ? 'clsact' : undefined });
-  if (dryRun) return { lines, removed: true };
+  const removed = { lines, changes: [], plan: undefined, classifierStale: false };
+  if (dryRun) return removed;
   if (lines.length) await node.mustRun('tc', ['-batch', '-'], script(lines));
   if (state.ifbExists) await node.mustRun('ip', ['link', 'del', 'dev', state.ifb]);
   rmSync(classifierObjectPath(registry.stateDir, uplink.name), { force: true });
   removeUplinkInstall(registry.stateDir, uplink.name);
   if (lines.length || state.ifbExists) log.info({ uplink: uplink.name }, 'last attachment gone: uplink tree removed');
-  return { lines, removed: true };
+  return removed;
 }
 
 /**
@@ -161,4 +168,46 @@ export async function uplinkClassFor(
   }
   const cgroup = identity.uid ? findPodCgroup(identity.uid, identity.cgroupRoot ? { cgroupRoot: identity.cgroupRoot } : {}) : undefined;
   return { minor: 0, mac: iface.address, ...(cgroup ? { cgroup: { id: cgroup.id.toString(), level: cgroup.level } } : {}) };
+}
+
+/**
+ * CHECK of an attachment's class on its enforced uplink: what a converge would change there that
+ * concerns this attachment (its class, queue and filters in either tree, and the classifier when
+ * its pod is classified by cgroup) or the tree itself (root, reserve, hook, ifb). Another
+ * attachment's drift is that attachment's CHECK's to report.
+ */
+export async function verifyUplinkClass(registry: Registry, record: AttachmentRecord, log: Logger, tools: SessionOptions = {}): Promise<void> {
+  const target = enforcedUplinkOf(record);
+  if (!target) return;
+  const { changes, plan, classifierStale } = await convergeUplink(registry, target, log, tools, { dryRun: true });
+  if (!plan) throw new DriftError(`uplink ${target.name}`, [`uplink ${target.name}: attachment ${record.containerId}/${record.ifname} has no class there`]);
+  const { minor, cgroup } = record.uplinkClass!;
+  const differences = changes.filter((change) => concerns(change, minor)).map((change) => `uplink ${describeChange(change, plan)}`);
+  if (classifierStale && cgroup) differences.push(`uplink ${target.name}: the classifier on its egress is not the program of its attachments' cgroups`);
+  if (differences.length) throw new DriftError(`uplink ${target.name}`, differences);
+}
+
+/** Whether a change of the uplink's tree is the attachment's (class `minor`) or the tree's own. */
+function concerns(change: AttachmentChange, minor: number): boolean {
+  if (change.kind !== 'tree') return true;
+  const ours = (other: number | undefined) => other === minor || other === ROOT_CLASS_MINOR || other === RESERVE_MINOR;
+  const tree = change.change;
+  switch (tree.kind) {
+    case 'class-missing':
+    case 'class-changed':
+    case 'class-moved':
+      return ours(tree.spec.minor);
+    case 'leaf-missing':
+    case 'leaf-changed':
+    case 'leaf-foreign':
+      return ours(tree.leaf.classMinor);
+    case 'filter-missing':
+      return ours(tree.filter.flowidMinor);
+    case 'filter-extra':
+      return tree.filter.flowid !== undefined && ours(minorOf(tree.filter.flowid));
+    case 'class-extra':
+      return false;
+    default:
+      return true;
+  }
 }

@@ -16,13 +16,16 @@ import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentRecord } from '../state/record.ts';
 import { commandLogger, derive, hostEndFor, logConfigNotes, registryFor } from './context.ts';
 import { withSite } from '../attachment/site.ts';
+import { verifyUplinkClass } from '../attachment/uplink.ts';
 
 export async function check(context: CommandContext): Promise<void> {
   const { env } = context;
   const derived = await derive(context);
-  logConfigNotes(commandLogger(context, derived.settings), derived);
+  const log = commandLogger(context, derived.settings);
+  logConfigNotes(log, derived);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
-  const record = registryFor(context, derived.settings).get({ containerId: env.containerId, ifname: env.ifname });
+  const registry = registryFor(context, derived.settings);
+  const record = registry.get({ containerId: env.containerId, ifname: env.ifname });
   const changedLive = record !== undefined && record.updatedAt !== record.createdAt;
   const policy = changedLive ? await policyFromJson(record.policy) : derived.policy;
   if (changedLive) {
@@ -35,6 +38,7 @@ export async function check(context: CommandContext): Promise<void> {
   await withNetns(env.netns, {}, (pod) =>
     withSite({ ifname: env.ifname, ...(host ? { host } : {}) }, pod, {}, ({ session, ifname, site }) => verifyAttachment(session, { ifname, site, policy, classIds })),
   );
+  if (record) await verifyUplinkClass(registry, record, log);
 }
 
 /** The configuration's caps, except where the operator replaced them (`tcqos update`). */

@@ -170,6 +170,20 @@ describe('three pods guaranteed 50, 30 and 10 of a 100 Mbit/s uplink, flooding w
     });
   }
 
+  it('CHECK names a class changed by hand on the uplink for its own pod only; the next converge restores it', async () => {
+    const [a, b] = pods;
+    await inNetns(node, 'tc', ['class', 'change', 'dev', UPLINK, 'parent', '7c05:1', 'classid', classOf(b!), 'htb', 'rate', '1mbit', 'ceil', '2mbit']);
+    const checked = await call('CHECK', b!, guaranteed(30));
+    expect(checked.exitCode).toBe(1);
+    expect(checked.json).toMatchObject({ code: 104, msg: expect.stringMatching(/^tcqos shaping on uplink up0 differs from its configuration: uplink egress: class/) });
+    expect(String(checked.json?.['details'])).toMatch(new RegExp(`class .*\\(${classOf(b!)}\\) rate is 1mbit, expected 30mbit`));
+    await must200(await call('CHECK', a!, guaranteed(50)), 'CHECK of a pod whose class is untouched');
+    // the operator re-applies b's configuration: the uplink is converged on the registry again
+    const reapplied = await operator(node, ['update', '--container', b!.containerId, '--ifname', 'eth0', '--config', '-'], JSON.stringify(guaranteed(30)));
+    expect(reapplied.exitCode, reapplied.stderr).toBe(0);
+    await must200(await call('CHECK', b!, guaranteed(30)), 'CHECK after the converge');
+  });
+
   it('the node\'s own traffic keeps its reserve while the pods flood', async () => {
     const flows = pods.map((pod, i): Flow => ({
       podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5811 + i, direction: 'egress', streams: streams[i]!, cgroup: pod.container,
