@@ -7,46 +7,22 @@
  * uplink's class byte counters (bytes on the wire) over a window in the middle of the flows.
  */
 import { execa } from 'execa';
-import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classFromText } from '../../src/netns/observe.ts';
 import { ifbName } from '../../src/tc/handles.ts';
-import { flowWithIntervals, goodputMbit, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
-import { invoke, operator, prevResultFor, TEST_STATE_DIR, type PluginResult } from '../helpers/plugin.ts';
-import { inNetns, must, run } from '../helpers/run.ts';
-import { Testbed, type Pod } from '../helpers/testbed.ts';
-import { TestCgroups, flood, received } from '../helpers/tools.ts';
+import { flowWithIntervals, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
+import { operator, prevResultFor, TCQOS_BINARY, TEST_STATE_DIR, type PluginResult } from '../helpers/plugin.ts';
+import { inNetns, run } from '../helpers/run.ts';
+import { UPLINK, UplinkBed, type UplinkPod } from '../helpers/uplink-bed.ts';
+import { flood, received } from '../helpers/tools.ts';
 
-const bed = new Testbed('tqupl', 130);
-const UPLINK = 'up0';
-const OUTSIDE = '198.18.130.1';
-const NODE_ADDRESS = '198.18.130.2';
+const bed = new UplinkBed('tqupl', 130);
 const CAPACITY_MBIT = 100;
 const RESERVE_MBIT = 10;
 
-let node: string;
-let outside: string;
-let cgroups: TestCgroups;
-
-interface UplinkPod extends Pod {
-  readonly uid: string;
-  /** The pod's container: where its senders run. */
-  readonly container: string;
-  readonly containerId: string;
-}
-
 function conflist(egress: object | undefined, ingress: object | undefined, uplink: object = {}): Record<string, unknown> {
-  return {
-    cniVersion: '1.0.0',
-    name: 'upl',
-    type: 'tcqos',
-    cgroupRoot: `/${cgroups.name}`,
-    uplink: { name: UPLINK, capacity: `${CAPACITY_MBIT}mbit`, enforce: true, reserve: `${RESERVE_MBIT}mbit`, maxGuaranteePerAttachment: '90mbit', ...uplink },
-    ...(egress ? { egress } : {}),
-    ...(ingress ? { ingress } : {}),
-  };
+  return bed.conflist(CAPACITY_MBIT, { ...(egress ? { egress } : {}), ...(ingress ? { ingress } : {}) }, { reserve: `${RESERVE_MBIT}mbit`, ...uplink });
 }
 
 /** A pod guaranteed `mbit` of the uplink each way, free to borrow up to the whole of it. */
@@ -55,82 +31,29 @@ function guaranteed(mbit: number, uplink: object = {}): Record<string, unknown> 
   return conflist(direction, direction, uplink);
 }
 
-function call(command: 'ADD' | 'DEL' | 'CHECK', pod: UplinkPod, config: Record<string, unknown>): Promise<PluginResult> {
-  return invoke(node, {
-    command,
-    config: { ...config, prevResult: prevResultFor('1.0.0', pod.path) },
-    netns: pod.path,
-    containerId: pod.containerId,
-    extraEnv: { CNI_ARGS: `K8S_POD_NAMESPACE=upl;K8S_POD_NAME=${pod.netns};K8S_POD_UID=${pod.uid}` },
-  });
-}
+const call = (command: 'ADD' | 'DEL' | 'CHECK', pod: UplinkPod, config: Record<string, unknown>) => bed.call(command, pod, config);
+const uplinkPod = (name: string) => bed.pod(name);
+const classOf = (pod: UplinkPod) => bed.classOf(pod);
+const recordOf = (pod: UplinkPod) => bed.record(pod);
+const classBytes = (dev: string) => bed.classBytes(dev);
+const wireRates = (direction: 'egress' | 'ingress', flows: readonly Flow[]) => bed.wireRates(direction, flows);
 
 async function must200(result: PluginResult, what: string): Promise<void> {
   expect(result.exitCode, `${what}: ${result.stdout} ${result.stderr}`).toBe(0);
 }
 
-let podCount = 0;
-async function uplinkPod(name: string): Promise<UplinkPod> {
-  const host = 10 + podCount++;
-  const pod = await bed.macvlanPod(node, name, host, 'eth0', UPLINK);
-  const uid = randomUUID();
-  const podCgroup = cgroups.make(`${cgroups.name}/kubepods/besteffort/pod${uid}`);
-  const container = cgroups.make(`${cgroups.name}/kubepods/besteffort/pod${uid}/ctr`);
-  expect(existsSync(podCgroup)).toBe(true);
-  return { ...pod, uid, container, containerId: `upl-${name}` };
-}
-
-/** Each HTB class's byte counter on a device of the node. */
-async function classBytes(dev: string): Promise<Map<string, number>> {
-  const text = await inNetns(node, 'tc', ['-s', 'class', 'show', 'dev', dev]);
-  const blocks = text.split('\n').reduce<string[]>((all, line) => {
-    if (line.startsWith('class ')) all.push(line);
-    else if (all.length) all[all.length - 1] += `\n${line}`;
-    return all;
-  }, []);
-  return new Map(blocks.filter((block) => block.startsWith('class htb')).map((block) => [classFromText(block).id, classFromText(block).counters?.bytes ?? 0]));
-}
-
-function recordOf(pod: UplinkPod): { uplinkClass?: { minor: number; cgroup?: object } } {
-  return JSON.parse(readFileSync(`${TEST_STATE_DIR}/attachments/eth0@${pod.containerId}.json`, 'utf8')) as never;
-}
-
-function classOf(pod: UplinkPod): string {
-  return `7c05:${recordOf(pod).uplinkClass!.minor.toString(16)}`;
-}
-
-/**
- * Runs the flows at once and returns each class's wire rate (Mbit/s) over the window from `from`
- * to `to` seconds into them, on the uplink (egress) or its ifb (ingress).
- */
-async function wireRates(direction: 'egress' | 'ingress', flows: readonly Flow[], from = 2, to = 6): Promise<Map<string, number>> {
-  const dev = direction === 'egress' ? UPLINK : ifbName(UPLINK);
-  const running = Promise.all(flows.map((flow) => goodputMbit({ ...flow, seconds: to + 1 })));
-  await sleep(from * 1000);
-  const before = await classBytes(dev);
-  const started = Date.now();
-  await sleep((to - from) * 1000);
-  const after = await classBytes(dev);
-  const seconds = (Date.now() - started) / 1000;
-  await running;
-  return new Map([...after].map(([id, bytes]) => [id, ((bytes - (before.get(id) ?? 0)) * 8) / seconds / 1e6]));
-}
+let node: string;
+let outside: string;
+const OUTSIDE = bed.outsideAddress;
 
 beforeAll(async () => {
-  await bed.removeLeftovers();
-  cgroups = await TestCgroups.create('tqupl');
-  node = await bed.netns('node');
-  outside = await bed.netns('out');
-  await must('ip', ['-n', node, 'link', 'add', 'name', UPLINK, 'type', 'veth', 'peer', 'name', 'out0', 'netns', outside]);
-  for (const [netns, dev, address] of [[node, UPLINK, NODE_ADDRESS], [outside, 'out0', OUTSIDE]] as const) {
-    await must('ip', ['-n', netns, 'addr', 'add', `${address}/24`, 'dev', dev]);
-    await must('ip', ['-n', netns, 'link', 'set', dev, 'up']);
-  }
+  await bed.setUp();
+  node = bed.node;
+  outside = bed.outside;
 });
 
 afterAll(async () => {
-  await bed.destroy();
-  await cgroups?.destroy();
+  await bed.tearDown();
   rmSync(`${TEST_STATE_DIR}/uplinks`, { recursive: true, force: true });
 });
 
@@ -298,7 +221,7 @@ describe('concurrency and kills', () => {
       'nsenter',
       [`--net=/var/run/netns/${node}`, '--', 'strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=execve', '-e', 'inject=execve:delay_enter=1s',
         'env', '-i', 'CNI_COMMAND=ADD', `CNI_CONTAINERID=${pod.containerId}`, `CNI_NETNS=${pod.path}`, 'CNI_IFNAME=eth0', 'CNI_PATH=/x',
-        `CNI_ARGS=K8S_POD_UID=${pod.uid}`, `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, (await import('../helpers/plugin.ts')).TCQOS_BINARY],
+        `CNI_ARGS=K8S_POD_UID=${pod.uid}`, `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, TCQOS_BINARY],
       { input: config, reject: false },
     );
     await sleep(5500);
