@@ -111,21 +111,24 @@ export const updateCommand: Subcommand = {
         throw error;
       }
     };
-    // Worked out first, without a change: a direction left unshaped must be asked for.
-    const planned = await apply(true);
-    const unshaped = DIRECTIONS.filter((direction) => planned.previous.policy[direction] && !planned.record.policy[direction]);
-    if (unshaped.length && !values['allow-unshape'] && !values['dry-run']) {
-      throw new OperatorError(
-        `this configuration removes all ${unshaped.join(' and ')} shaping of ${containerId}/${ifname}; pass --allow-unshape if that is meant (--dry-run shows the change)`,
-      );
-    }
     if (values['dry-run']) {
+      const planned = await apply(true);
       io.writeStdout(
         values['json']
           ? `${JSON.stringify({ dryRun: true, changed: planned.changed, previous: planned.previous.policy, policy: planned.record.policy, commands: planned.commands }, null, 2)}\n`
           : dryRunText(ref, planned),
       );
       return 0;
+    }
+    if (!values['allow-unshape']) {
+      // Worked out first, without a change: a direction left unshaped must be asked for.
+      const planned = await apply(true);
+      const unshaped = DIRECTIONS.filter((direction) => planned.previous.policy[direction] && !planned.record.policy[direction]);
+      if (unshaped.length) {
+        throw new OperatorError(
+          `this configuration removes all ${unshaped.join(' and ')} shaping of ${containerId}/${ifname}; pass --allow-unshape if that is meant (--dry-run shows the change)`,
+        );
+      }
     }
     const outcome = await apply(false);
     if (values['json']) {

@@ -4,7 +4,7 @@
  * names another network is refused, a pod whose netns vanished is STALE in list (and in no uplink
  * total), named by update and dropped by gc, and gc beside an ADD in flight leaves it alone.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invoke, operator, prevResultFor, TCQOS_BINARY, TEST_STATE_DIR } from '../helpers/plugin.ts';
@@ -130,22 +130,27 @@ describe('stale attachments', () => {
   it('gc beside an ADD in flight leaves the ADD, its lock and its record alone', async () => {
     const [pod] = await bed.vethPair('slow', 'slowp', 8, 9);
     const env = ['CNI_COMMAND=ADD', 'CNI_CONTAINERID=slow-add', `CNI_NETNS=${pod.path}`, 'CNI_IFNAME=eth0', 'CNI_PATH=/opt/cni/bin', `TCQOS_STATE_DIR=${TEST_STATE_DIR}`];
-    // Every program the ADD runs starts 400 ms late: it holds its lock for seconds.
+    // Every program the ADD runs starts 1.5 s late: it holds its lock for seconds.
     const adding = run(
       'ip',
-      ['netns', 'exec', runner, 'env', '-i', ...env, 'strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=execve', '-e', 'inject=execve:delay_enter=400000', TCQOS_BINARY],
-      { input: JSON.stringify(conf(pod, { egress: { rate: '20mbit' }, ingress: { rate: '20mbit' } })), timeoutMs: 60_000 },
+      ['netns', 'exec', runner, 'env', '-i', ...env, 'strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=execve', '-e', 'inject=execve:delay_enter=1500000', TCQOS_BINARY],
+      { input: JSON.stringify(conf(pod, { egress: { rate: '20mbit' }, ingress: { rate: '20mbit' } })), timeoutMs: 90_000 },
     );
     try {
+      // The lock held: a flock(2) lock on a file of the locks directory, as /proc/locks lists it.
       const locks = join(TEST_STATE_DIR, 'locks');
-      const deadline = Date.now() + 20_000;
-      while (!(existsSync(locks) && readdirSync(locks).length) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      const held = readdirSync(locks);
-      expect(held.length, 'the ADD took its lock').toBeGreaterThan(0);
+      const heldLock = () => {
+        const held = new Set(readFileSync('/proc/locks', 'utf8').split('\n').flatMap((line) => (/\bFLOCK\b/.test(line) ? [line.split(/\s+/)[5]?.split(':')[2]] : [])));
+        const files = existsSync(locks) ? readdirSync(locks) : [];
+        return files.find((name) => held.has(String(statSync(join(locks, name), { throwIfNoEntry: false })?.ino)));
+      };
+      let lock: string | undefined;
+      for (const deadline = Date.now() + 30_000; !lock && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) lock = heldLock();
+      expect(lock, 'the ADD holds its lock').toBeDefined();
       const collected = await operator(runner, ['gc']);
       expect(collected.exitCode, collected.stderr).toBe(0);
       expect(collected.stdout).not.toMatch(/slow-add/);
-      expect(readdirSync(locks), 'the held lock is still there').toEqual(expect.arrayContaining(held));
+      expect(heldLock(), 'the held lock is still there, still held').toBe(lock);
       const added = await adding;
       expect(added.exitCode, added.stdout + added.stderr).toBe(0);
       expect(JSON.parse(recordText('slow-add'))).toMatchObject({ containerId: 'slow-add', policy: { egress: { rate: 20_000_000 } } });
