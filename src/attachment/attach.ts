@@ -20,7 +20,7 @@ import { withHostEnd, withSite } from './site.ts';
 import { convergeUplink, enforcedUplinkOf, uplinkClassFor, type UplinkTarget } from './uplink.ts';
 
 /** Who the attachment is and its inputs as they will be kept, with the policy derived from them. */
-export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations' | 'host' | 'uplinkClass'> & {
+export type NewAttachment = Pick<AttachmentRecord, 'containerId' | 'ifname' | 'netns' | 'network' | 'pod' | 'config' | 'runtime' | 'annotations' | 'bandwidthPolicy' | 'host' | 'uplinkClass'> & {
   readonly derived: DerivedPolicy;
 };
 
@@ -37,6 +37,7 @@ export function newRecord(attachment: NewAttachment, now = new Date().toISOStrin
     config: attachment.config,
     ...(attachment.runtime ? { runtime: attachment.runtime } : {}),
     ...(attachment.annotations && Object.keys(attachment.annotations).length ? { annotations: attachment.annotations } : {}),
+    ...(attachment.bandwidthPolicy ? { bandwidthPolicy: attachment.bandwidthPolicy } : {}),
     policy: policyToJson(derived.policy),
     sources,
     classIds: assignAttachmentClassIds(derived.policy),

@@ -1,13 +1,13 @@
 /**
  * Changing a running attachment's policy: the operator replaces the admin's caps (`tcqos update`),
- * the node agent replaces the pod's inputs (annotations). Either way the policy in force is derived
+ * the node agent replaces the pod's inputs (annotations, the BandwidthPolicies selecting it). Either way the policy in force is derived
  * again by the same rules as at ADD (pod values tighten the caps, never loosen them), admitted on
  * the uplink, applied in place, and recorded.
  */
 import { derivePolicy } from '../config/derive.ts';
 import { hasBandwidthAnnotations, shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 import { policyFromJson, policyToJson } from '../config/policy-json.ts';
-import type { PolicySource } from '../config/policy.ts';
+import type { BandwidthPolicyInput, PolicySource } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
@@ -38,7 +38,7 @@ export interface ChangeOptions {
   readonly dryRun?: boolean;
 }
 
-type Inputs = Pick<AttachmentRecord, 'config' | 'runtime' | 'annotations'>;
+type Inputs = Pick<AttachmentRecord, 'config' | 'runtime' | 'annotations' | 'bandwidthPolicy'>;
 
 /** Operator: `config` becomes the attachment's caps (any valid value: the node's root may loosen). */
 export async function applyOperatorConfig(registry: Registry, ref: AttachmentRef, config: Record<string, unknown>, options: ChangeOptions): Promise<UpdateOutcome> {
@@ -47,13 +47,14 @@ export async function applyOperatorConfig(registry: Registry, ref: AttachmentRef
 
 /**
  * Node agent: the pod's current annotations (and the runtime values the kubernetes.io/*-bandwidth
- * ones imply), under the recorded caps. Runtime values that did not come from those annotations
- * (Multus's per-network `bandwidth`, say) are kept: the annotations cannot speak for them.
+ * ones imply) and the BandwidthPolicies resolved for the attachment, under the recorded caps.
+ * Runtime values that did not come from those annotations (Multus's per-network `bandwidth`, say)
+ * are kept: the annotations cannot speak for them.
  */
 export async function applyPodInputs(
   registry: Registry,
   ref: AttachmentRef,
-  inputs: { readonly runtime?: Record<string, unknown>; readonly annotations?: Readonly<Record<string, string>> },
+  inputs: { readonly runtime?: Record<string, unknown>; readonly annotations?: Readonly<Record<string, string>>; readonly policy?: BandwidthPolicyInput },
   options: ChangeOptions,
 ): Promise<UpdateOutcome> {
   const annotations = inputs.annotations && shapingAnnotations(inputs.annotations);
@@ -67,6 +68,7 @@ export async function applyPodInputs(
         config: record.config,
         ...(runtime ? { runtime } : {}),
         ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+        ...(inputs.policy ? { bandwidthPolicy: inputs.policy } : {}),
       };
     },
     undefined,
@@ -85,7 +87,12 @@ async function convergeUplinks(registry: Registry, before: AttachmentRecord, aft
 }
 
 function inputsOf(record: AttachmentRecord): Inputs {
-  return { config: record.config, ...(record.runtime ? { runtime: record.runtime } : {}), ...(record.annotations ? { annotations: record.annotations } : {}) };
+  return {
+    config: record.config,
+    ...(record.runtime ? { runtime: record.runtime } : {}),
+    ...(record.annotations ? { annotations: record.annotations } : {}),
+    ...(record.bandwidthPolicy ? { bandwidthPolicy: record.bandwidthPolicy } : {}),
+  };
 }
 
 function readRecord(registry: Registry, ref: AttachmentRef): AttachmentRecord {
@@ -108,7 +115,8 @@ async function changeAttachment(
     withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
       const current = readRecord(registry, ref);
       const inputs = edit(current);
-      const derived = await derivePolicy(inputs);
+      const { bandwidthPolicy, ...rest } = inputs;
+      const derived = await derivePolicy({ ...rest, ...(bandwidthPolicy ? { policy: bandwidthPolicy } : {}) });
       const sources: { egress?: PolicySource; ingress?: PolicySource } = {};
       for (const [direction, source] of Object.entries(derived.sources) as Array<['egress' | 'ingress', PolicySource]>) {
         const capsSource = capsSetBy ?? (current.sources[direction] === 'operator' ? 'operator' : 'config');
@@ -116,7 +124,7 @@ async function changeAttachment(
       }
       const classIds = assignAttachmentClassIds(derived.policy, current.classIds);
       // What the new inputs leave out must not survive from the old record.
-      const { runtime: _runtime, annotations: _annotations, uplink: _uplink, uplinkClass: _class, ...kept } = current;
+      const { runtime: _runtime, annotations: _annotations, bandwidthPolicy: _policy, uplink: _uplink, uplinkClass: _class, ...kept } = current;
       const uplink = derived.settings.uplink;
       const enforced = uplink?.enforce && !current.host ? uplink : undefined;
       // the class on the uplink's tree is kept while the attachment stays on the same enforced uplink

@@ -5,12 +5,15 @@ import { isEmptyPolicy } from '../config/policy.ts';
 import { attach } from '../attachment/attach.ts';
 import { withNetns, type SessionOptions } from '../netns/session.ts';
 import { ifbTree, type ShapingTree } from '../plan/tree.ts';
-import { commandLogger, derive, hostEndFor, keptAnnotations, logConfigNotes, podIdentity, policyInputs, registryFor } from './context.ts';
+import { commandLogger, derive, deriveWithPolicy, hostEndFor, keptAnnotations, logConfigNotes, podIdentity, policyFromEntry, policyInputs, registryFor } from './context.ts';
 
 export async function add(context: CommandContext, tools: SessionOptions): Promise<string> {
   const { env } = context;
-  const derived = await derive(context);
-  const log = commandLogger(context, derived.settings);
+  const configured = await derive(context);
+  const log = commandLogger(context, configured.settings);
+  // the BandwidthPolicy the node agent resolved for the pod, shaping it from its first packet
+  const bandwidthPolicy = policyFromEntry(context, configured.settings, log);
+  const derived = bandwidthPolicy ? await deriveWithPolicy(context, bandwidthPolicy, configured, log) : configured;
   logConfigNotes(log, derived);
   requireSandboxInterface(context.config['prevResult'], env.ifname);
   const result = context.rawPrevResult!;
@@ -35,6 +38,7 @@ export async function add(context: CommandContext, tools: SessionOptions): Promi
         config: inputs.config,
         ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
         ...(annotations ? { annotations } : {}),
+        ...(bandwidthPolicy && derived !== configured ? { bandwidthPolicy } : {}),
         ...(host ? { host } : {}),
         derived,
       },

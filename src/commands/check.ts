@@ -26,7 +26,8 @@ export async function check(context: CommandContext): Promise<void> {
   requireSandboxInterface(context.config['prevResult'], env.ifname);
   const registry = registryFor(context, derived.settings);
   const record = registry.get({ containerId: env.containerId, ifname: env.ifname });
-  const changedLive = record !== undefined && record.updatedAt !== record.createdAt;
+  // a BandwidthPolicy applied at ADD (from the agent's entry) is in the record only
+  const changedLive = record !== undefined && (record.updatedAt !== record.createdAt || record.bandwidthPolicy !== undefined);
   const policy = changedLive ? await policyFromJson(record.policy) : derived.policy;
   if (changedLive) {
     const beyond = exceedsCaps(policy, await capsOf(record, derived.caps));

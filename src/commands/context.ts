@@ -7,7 +7,9 @@ import type { CommandContext } from '../cni/skel.ts';
 import { derivePolicy } from '../config/derive.ts';
 import { ConfigError } from '../config/errors.ts';
 import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
-import type { DerivedPolicy, PolicyInputs, Settings } from '../config/policy.ts';
+import type { BandwidthPolicyInput, DerivedPolicy, PolicyInputs, Settings } from '../config/policy.ts';
+import { PolicyEntries } from '../policy/entries.ts';
+import { resolveForNetwork } from '../policy/resolve.ts';
 import { POD_ANNOTATIONS_KEY } from '../config/schema.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { HostEnd, PodIdentity } from '../state/record.ts';
@@ -40,6 +42,34 @@ export async function derive(context: CommandContext): Promise<DerivedPolicy> {
   } catch (error) {
     if (error instanceof ConfigError) throw new CniError(ErrorCode.invalidConfig, `invalid tcqos configuration: ${error.message}`);
     throw error;
+  }
+}
+
+/**
+ * The BandwidthPolicies that select the pod, for this attachment's network: from the entry the node
+ * agent keeps for the pod (src/policy/entries.ts), none when it has none or it cannot be used (the
+ * agent then applies the policy right after the ADD).
+ */
+export function policyFromEntry(context: CommandContext, settings: Settings, log: Logger): BandwidthPolicyInput | undefined {
+  const pod = podIdentity(context);
+  if (!pod) return undefined;
+  const read = new PolicyEntries(stateDirFrom(context.vars, settings.stateDir)).read(pod);
+  if (read.problem) log.warn({ problem: read.problem }, 'the BandwidthPolicy entry of the pod cannot be used: shaping without it until the agent applies it');
+  return read.entry && resolveForNetwork(read.entry.policies, typeof context.config['name'] === 'string' ? context.config['name'] : '');
+}
+
+/**
+ * The policy in force with the pod's BandwidthPolicy: `derived` (without it) when the policy
+ * cannot be applied to this attachment (its trees do not fit under this network's caps, say): a
+ * policy never keeps a pod from starting, and the agent reports it on the policy.
+ */
+export async function deriveWithPolicy(context: CommandContext, policy: BandwidthPolicyInput, derived: DerivedPolicy, log: Logger): Promise<DerivedPolicy> {
+  try {
+    return await derivePolicy({ config: context.config, policy });
+  } catch (error) {
+    if (!(error instanceof ConfigError) || !error.source?.startsWith('BandwidthPolicy ')) throw error;
+    log.warn({ error: error.message }, 'the BandwidthPolicy selecting the pod cannot be applied to this attachment: shaping by the configuration');
+    return derived;
   }
 }
 

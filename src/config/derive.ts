@@ -8,10 +8,13 @@
  *   ----------------------------------------|-------------------------------------------|-----------
  *   conflist entry (egress/ingress tree or  | the cap; in force when nothing else asks  | config
  *     egressRate/egressBurst ...)           |                                           |
+ *   BandwidthPolicy selecting the pod (the  | its tree replaces the cap's tree, fitted  | policy
+ *     agent resolves which: src/policy)     | under the cap as an annotation's is       |
  *   annotation tcqos.io/policy.<network>    | replaces tcqos.io/policy for that network | -
- *   annotation tcqos.io/policy              | its tree replaces the cap's tree, fitted  | annotation
- *                                           | under the cap (tighten.ts); with no cap,  |
- *                                           | in force as written                       |
+ *   annotation tcqos.io/policy              | replaces any BandwidthPolicy; its tree    | annotation
+ *                                           | replaces the cap's tree, fitted under the |
+ *                                           | cap (tighten.ts); with no cap, in force   |
+ *                                           | as written                                |
  *   runtimeConfig.bandwidth (containerd's   | tightens the result further (flat limit,  | runtime, when
  *     kubernetes.io/*-bandwidth)            | burst clamped); with nothing else, alone  | it lowered it
  *
@@ -23,10 +26,11 @@
  */
 import { capFor } from './caps.ts';
 import { loadCidrSupport } from './cidr.ts';
+import { policyDirectionTree, policySource } from './bandwidth-policy.ts';
 import { atField, atSource } from './errors.ts';
 import { canonicalKeys } from './keys.ts';
 import { annotatedTree, readPolicyAnnotation, type PolicyAnnotation } from './policy-annotations.ts';
-import { DIRECTIONS, type DerivedPolicy, type Direction, type DirectionPolicy, type PolicyInputs, type PolicySource } from './policy.ts';
+import { DIRECTIONS, type BandwidthPolicyInput, type DerivedPolicy, type Direction, type DirectionPolicy, type PolicyInputs, type PolicySource } from './policy.ts';
 import type { RawBandwidth, RawConfig } from './raw.ts';
 import type { FlatLimit } from './reference-limits.ts';
 import { readRuntime, runtimeLimit, RUNTIME_PREFIX } from './runtime.ts';
@@ -50,7 +54,9 @@ export async function derivePolicy(inputs: PolicyInputs): Promise<DerivedPolicy>
   const runtime = rawRuntime === undefined ? undefined : readRuntime(rawRuntime as Record<string, unknown>);
   const annotations = inputs.annotations ?? config.runtimeConfig?.[POD_ANNOTATIONS_KEY];
   const annotation = annotations === undefined ? undefined : readPolicyAnnotation(annotations, config.name);
-  if (listsCidrs(config, runtime, annotation)) await loadCidrSupport();
+  // the pod's own annotation replaces any BandwidthPolicy that selects it
+  const fromPolicy = annotation ? undefined : inputs.policy;
+  if (listsCidrs(config, runtime, annotation, fromPolicy)) await loadCidrSupport();
 
   const settings = readSettings(config);
   const maxBurst = config.maxBurst === undefined ? undefined : atField('maxBurst', () => parseSize(config.maxBurst!));
@@ -62,9 +68,8 @@ export async function derivePolicy(inputs: PolicyInputs): Promise<DerivedPolicy>
   const subnetWarnings = new Set<string>();
   for (const direction of DIRECTIONS) {
     const cap = capFor(config, direction);
-    const requested = annotation && annotatedTree(annotation, direction);
     const limit = runtime && runtimeLimit(runtime, direction, maxBurst, notices);
-    const derived = deriveDirection(direction, cap, requested && { key: annotation.key, tree: requested }, limit, notices);
+    const derived = deriveDirection(direction, cap, requestedTree(annotation, fromPolicy, direction), limit, notices);
     if (cap) caps[direction] = staticSubnets ? withSubnets(cap, staticSubnets) : cap;
     if (!derived) continue;
     // Subnets exempt traffic from shaping, so the runtime's may not loosen an administrator's limit.
@@ -94,32 +99,49 @@ function readConfig(input: Record<string, unknown>, warnings: string[]): RawConf
   return raw as unknown as RawConfig;
 }
 
-/** The precedence chain for one direction: cap, then the annotation's tree under it, then the runtime's limit. */
+/** A tree the pod asks for in place of the cap's: its annotation's, or else a BandwidthPolicy's. */
+interface RequestedTree {
+  /** Where it came from, as messages say it: "annotation tcqos.io/policy", "BandwidthPolicy shop/web". */
+  readonly from: string;
+  readonly source: PolicySource;
+  readonly tree: DirectionPolicy;
+}
+
+function requestedTree(annotation: PolicyAnnotation | undefined, policy: BandwidthPolicyInput | undefined, direction: Direction): RequestedTree | undefined {
+  if (annotation) {
+    const tree = annotatedTree(annotation, direction);
+    return tree && { from: `annotation ${annotation.key}`, source: 'annotation', tree };
+  }
+  const input = policy?.[direction];
+  return input && { from: policySource(input.name), source: 'policy', tree: policyDirectionTree(input, direction) };
+}
+
+/** The precedence chain for one direction: cap, then the annotation's (or a policy's) tree under it, then the runtime's limit. */
 function deriveDirection(
   direction: Direction,
   cap: DirectionPolicy | undefined,
-  requested: { key: string; tree: DirectionPolicy } | undefined,
+  requested: RequestedTree | undefined,
   runtime: FlatLimit | undefined,
   notices: string[],
 ): { policy: DirectionPolicy; source: PolicySource } | undefined {
   let current: { policy: DirectionPolicy; source: PolicySource } | undefined = cap && { policy: cap, source: 'config' };
   if (requested) {
-    const source = `annotation ${requested.key}`;
-    const fitted = cap ? atSource(source, () => fitUnder(requested.tree, cap, `${direction}.classes`)) : { policy: requested.tree, lowered: [] };
-    if (fitted.lowered.length) notices.push(`${source}: ${direction} fitted under the configured cap (${fitted.lowered.join(', ')})`);
-    current = { policy: fitted.policy, source: 'annotation' };
+    const fitted = cap ? atSource(requested.from, () => fitUnder(requested.tree, cap, `${direction}.classes`)) : { policy: requested.tree, lowered: [] };
+    if (fitted.lowered.length) notices.push(`${requested.from}: ${direction} fitted under the configured cap (${fitted.lowered.join(', ')})`);
+    current = { policy: fitted.policy, source: requested.source };
   }
   if (!runtime) return current;
   if (!current) return { policy: singleClassDirection(runtime.rate, runtime.burst), source: 'runtime' };
   if (runtime.rate > current.policy.ceil) {
-    const from = current.source === 'annotation' ? 'annotation' : 'configured limit';
+    const from = current.source === 'config' || current.source === 'operator' ? 'configured limit' : current.source === 'policy' ? 'BandwidthPolicy' : 'annotation';
     notices.push(`${RUNTIME_PREFIX}${direction}Rate ${formatRate(runtime.rate)} is above the ${formatRate(current.policy.ceil)} of the ${from}: the lower limit stays`);
   }
   const fitted = fitUnder(current.policy, { rate: runtime.rate, ceil: runtime.rate, burst: runtime.burst }, `${RUNTIME_PREFIX}${direction}Rate`);
   return { policy: fitted.policy, source: fitted.lowered.length ? 'runtime' : current.source };
 }
 
-function listsCidrs(config: RawConfig, runtime: RawBandwidth | undefined, annotation: PolicyAnnotation | undefined): boolean {
+function listsCidrs(config: RawConfig, runtime: RawBandwidth | undefined, annotation: PolicyAnnotation | undefined, policy: BandwidthPolicyInput | undefined): boolean {
+  const hasPeers = (tree: unknown) => Array.isArray((tree as { classes?: unknown } | undefined)?.classes) && ((tree as { classes: unknown[] }).classes).some((c) => Array.isArray((c as { peers?: unknown } | null)?.peers));
   return [config, runtime].some((source) => source?.unshapedSubnets?.length || source?.shapedSubnets?.length) ||
-    DIRECTIONS.some((direction) => [config, annotation?.document].some((tree) => tree?.[direction]?.classes?.some((c) => c.peers?.length)));
+    DIRECTIONS.some((direction) => [config[direction], annotation?.document[direction], policy?.[direction]?.tree].some(hasPeers));
 }

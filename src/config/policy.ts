@@ -93,8 +93,22 @@ export interface Settings {
   readonly cgroupRoot?: string;
 }
 
-/** Which input decided a direction's values in force ('operator': set live by `tcqos update`). */
-export type PolicySource = 'config' | 'runtime' | 'annotation' | 'operator';
+/**
+ * Which input decided a direction's values in force ('operator': set live by `tcqos update`;
+ * 'policy': a BandwidthPolicy selecting the pod, named in the record's `bandwidthPolicy`).
+ */
+export type PolicySource = 'config' | 'runtime' | 'annotation' | 'policy' | 'operator';
+
+/** One direction of a BandwidthPolicy, as resolved for an attachment (src/policy): which policy, and its tree as written. */
+export interface PolicyDirectionInput {
+  /** "namespace/name" of the BandwidthPolicy. */
+  readonly name: string;
+  /** Its spec.egress or spec.ingress, raw (the conflist's direction schema). */
+  readonly tree: Readonly<Record<string, unknown>>;
+}
+
+/** The BandwidthPolicy trees that apply to an attachment, per direction (each may come from another policy). */
+export type BandwidthPolicyInput = Readonly<Partial<Record<Direction, PolicyDirectionInput>>>;
 
 /**
  * What decides a pod's policy, raw: the admin's conflist entry (the caps), the runtime's
@@ -108,12 +122,14 @@ export interface PolicyInputs {
   readonly runtime?: Record<string, unknown>;
   /** The pod's annotations, all of them: only tcqos.io/policy and tcqos.io/policy.<network name> are read. */
   readonly annotations?: Readonly<Record<string, string>>;
+  /** The BandwidthPolicies that select the pod, resolved for this network: in force where no annotation is. */
+  readonly policy?: BandwidthPolicyInput;
 }
 
 export interface DerivedPolicy {
   /** The admin's static policy alone. */
   readonly caps: Policy;
-  /** In force: the caps, replaced by the annotation's tree fitted under them, tightened by the runtime's values. */
+  /** In force: the caps, replaced by the annotation's (or else a BandwidthPolicy's) tree fitted under them, tightened by the runtime's values. */
   readonly policy: Policy;
   /** Which input decided each direction of `policy`. */
   readonly sources: { readonly egress?: PolicySource; readonly ingress?: PolicySource };

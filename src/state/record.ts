@@ -1,5 +1,5 @@
 /** One attachment's record in the node's registry: what was asked, what is in force, and who set it. */
-import type { PolicyJson, PolicySource } from '../config/policy.ts';
+import type { BandwidthPolicyInput, PolicyJson, PolicySource } from '../config/policy.ts';
 import type { NetnsIdentity } from '../netns/session.ts';
 import type { CarriedCounters } from '../attachment/carry.ts';
 
@@ -64,6 +64,11 @@ export interface AttachmentRecord {
   readonly runtime?: Record<string, unknown>;
   /** The pod's shaping annotations (tcqos.io/policy*, kubernetes.io/*-bandwidth). */
   readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * The BandwidthPolicies in force where no annotation is, per direction: which policy
+   * ("namespace/name") and its tree (source `policy`); set at ADD from the agent's entry and by the agent.
+   */
+  readonly bandwidthPolicy?: BandwidthPolicyInput;
   /** The policy in force. */
   readonly policy: PolicyJson;
   /** What set each direction's values. */
