@@ -6,7 +6,8 @@
  *
  * Knobs (environment): BENCH_REPEATS (3), BENCH_SECONDS (4, per accuracy/class flow),
  * BENCH_LOAD_SECONDS (5), BENCH_LATENCY_RUNS (40), BENCH_SCALE_PODS (100), BENCH_RATES (1,10,100,1000,10000),
- * BENCH_SECTIONS (latency,accuracy,classes,load,scale), BENCH_CC (TCP congestion control of the
+ * BENCH_SCRAPE_SIZES (10,100,250: attachments under the node agent),
+ * BENCH_SECTIONS (latency,accuracy,classes,load,scale,scrape), BENCH_CC (TCP congestion control of the
  * iperf3 senders, e.g. cubic; default: the host's). RESULTS.md is rewritten only by a run of every
  * section; a partial run writes bench/results/partial.md.
  */
@@ -19,10 +20,11 @@ import { classes, type ClassCell } from './sections/classes.ts';
 import { latency, type LatencyResult } from './sections/latency.ts';
 import { load, type LoadResult } from './sections/load.ts';
 import { scale, type ScaleResult } from './sections/scale.ts';
+import { scrape, type ScrapeResult } from './sections/scrape.ts';
 import { report } from './report.ts';
 import { writeResults } from './lib/results-file.ts';
 
-const SECTIONS = ['latency', 'accuracy', 'classes', 'load', 'scale'] as const;
+const SECTIONS = ['latency', 'accuracy', 'classes', 'load', 'scale', 'scrape'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export interface Settings {
@@ -31,6 +33,8 @@ export interface Settings {
   readonly loadSeconds: number;
   readonly latencyRuns: number;
   readonly scalePods: number;
+  /** Attachment counts the node agent is measured at. */
+  readonly scrapeSizes: readonly number[];
   readonly ratesMbit: readonly number[];
   readonly sections: readonly Section[];
   /** BENCH_CC: TCP congestion control of the iperf3 senders (iperf3 -C; default: the host's). */
@@ -47,6 +51,7 @@ export interface Results {
   readonly classes?: ClassCell[];
   readonly load?: LoadResult;
   readonly scale?: ScaleResult;
+  readonly scrape?: ScrapeResult;
 }
 
 function numberEnv(name: string, fallback: number): number {
@@ -66,6 +71,7 @@ function settingsFromEnv(): Settings {
     loadSeconds: numberEnv('BENCH_LOAD_SECONDS', 5),
     latencyRuns: Math.round(numberEnv('BENCH_LATENCY_RUNS', 40)),
     scalePods: Math.round(numberEnv('BENCH_SCALE_PODS', 100)),
+    scrapeSizes: (process.env['BENCH_SCRAPE_SIZES'] || '10,100,250').split(',').map(Number),
     ratesMbit: (process.env['BENCH_RATES'] || '1,10,100,1000,10000').split(',').map(Number),
     sections: sections as Section[],
     congestionControl: process.env['BENCH_CC'] || undefined,
@@ -93,6 +99,7 @@ async function main(): Promise<void> {
     if (want('classes')) results.classes = await classes(bed, pods.setups, { repeats: settings.repeats, seconds: settings.seconds }, log);
     if (want('load')) results.load = await load(bed, pods, { seconds: settings.loadSeconds }, log);
     if (want('scale')) results.scale = await scale(bed, settings.scalePods, log);
+    if (want('scrape')) results.scrape = await scrape(bed, settings.scrapeSizes, log);
   } finally {
     await bed.destroy();
   }

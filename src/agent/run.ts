@@ -61,9 +61,10 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
     const { host, port } = settings.listen;
     throw new OperatorError(`cannot serve on ${host}:${port}: ${(error as Error).message} (choose another --listen)`);
   }
+  // Listeners that stay: execa's exit hook (signal-exit) re-raises a signal nobody else listens to
+  // any more, which would kill the agent in the middle of its stop (a `once` listener is gone by then).
   const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    for (const name of ['SIGTERM', 'SIGINT'] as const) process.on(name, () => resolve(name));
   });
   log.info({ signal }, 'stopping');
   await agent.stop();

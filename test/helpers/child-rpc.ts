@@ -19,7 +19,10 @@ interface Call {
 
 type Answer = { readonly id: number; readonly result?: unknown; readonly error?: string } | { readonly ready: unknown };
 
-/** In the child: answers calls of `target`'s methods (or `get` of a property) until stdin closes. */
+/** Reads a property instead of calling a method (a name no method has). */
+const PROPERTY = '@property';
+
+/** In the child: answers calls of `target`'s methods (and reads of its properties) until stdin closes. */
 export function serveCalls(target: object, ready: unknown, onEnd: () => Promise<void> | void): void {
   const write = (answer: Answer) => process.stdout.write(`${JSON.stringify(answer)}\n`);
   const lines = createInterface({ input: process.stdin });
@@ -28,7 +31,7 @@ export function serveCalls(target: object, ready: unknown, onEnd: () => Promise<
     void (async () => {
       try {
         const member = (target as Record<string, unknown>)[call.method];
-        const result = call.method === 'get' ? (target as Record<string, unknown>)[call.args[0] as string] : await (member as (...args: unknown[]) => unknown).apply(target, [...call.args]);
+        const result = call.method === PROPERTY ? (target as Record<string, unknown>)[call.args[0] as string] : await (member as (...args: unknown[]) => unknown).apply(target, [...call.args]);
         write({ id: call.id, result: result ?? null });
       } catch (error) {
         write({ id: call.id, error: error instanceof Error ? error.message : String(error) });
@@ -101,7 +104,7 @@ export class NetnsChild {
 
   /** The value of the target's property `name`. */
   get<T>(name: string): Promise<T> {
-    return this.call<T>('get', name);
+    return this.call<T>(PROPERTY, name);
   }
 
   /** What it wrote on stderr lately. */

@@ -99,6 +99,8 @@ export class FakeApiServer {
   goneAs: 'event' | 'status' = 'event';
   /** Keeps watches open past their timeoutSeconds, silent: a connection that died without a word. */
   ignoreWatchTimeouts = false;
+  /** Answers an Event's POST this much later (it is recorded at once). */
+  eventDelayMs = 0;
   private readonly server: Server;
   private readonly started = Date.now();
   private readonly pods = new Map<string, PodObject>();
@@ -366,7 +368,7 @@ export class FakeApiServer {
       const name = body.metadata.name ?? `${body.metadata.generateName ?? 'event.'}${randomUUID().slice(0, 8)}`;
       const event = { ...body, metadata: { ...body.metadata, name, namespace } } as PostedEvent;
       this.events.push(event);
-      reply(response, 201, { kind: 'Event', apiVersion: 'v1', ...event });
+      setTimeout(() => reply(response, 201, { kind: 'Event', apiVersion: 'v1', ...event }), this.eventDelayMs);
     });
   }
 

@@ -335,6 +335,23 @@ describe('the agent', { timeout: 20_000 }, () => {
     expect(await metric(running, 'tcqos_agent_drift_healed_total')).toBe(2);
   });
 
+  it('finishes the pods being converged when stopped, their Events included', async () => {
+    fake.setPod({ namespace: 'shop', name: 'web', nodeName: NODE });
+    node.attach('shop', 'web', 'c-web');
+    const running = await started({ resyncSeconds: 0.1 });
+    fake.eventDelayMs = 300;
+    const release = node.hold('c-web');
+    node.drift.add('c-web/eth0');
+    await eventually(() => expect(node.running).toBe(1));
+    const stopping = running.stop();
+    agent = undefined;
+    await sleep(50);
+    release();
+    await stopping;
+    expect(fake.events.map((event) => event.reason)).toEqual(['TcqosDriftHealed']);
+    expect(fake.requestsTo('event')).toHaveLength(1);
+  });
+
   it('reports an invalid annotation as a Warning Event once, keeps the running shaping converged (healing it too), and applies a valid edit', async () => {
     fake.setPod({ namespace: 'shop', name: 'web', nodeName: NODE, uid: 'uid-web', annotations: { 'tcqos.io/policy': POLICY_10M } });
     node.attach('shop', 'web', 'c-web', { annotations: { 'tcqos.io/policy': POLICY_10M } });
