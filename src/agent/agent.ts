@@ -6,6 +6,11 @@
  * pod comes back after its own exponential back-off; every resync period every pod is queued again,
  * which heals drift. Records of vanished namespaces are dropped on start and periodically. /metrics
  * serves counters read in the background and /healthz the watch's state, throughout.
+ *
+ * Another kind of object (a namespaced policy selecting pods, say) plugs in the same way: an
+ * Informer of its own over its ListWatch, whose onChange adds the keys of the pods it selects to
+ * this queue (controller-runtime's EnqueueRequestsFromMapFunc), and whose cache the reconciler
+ * reads beside the pods'; the workers start once every cache is synced.
  */
 import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
