@@ -28,6 +28,8 @@ export interface Subcommand {
   /** The whole `tcqos NAME --help` text. */
   readonly usage: string;
   readonly options: Options;
+  /** The values a flag may take (checked before `run`, offered by shell completion). */
+  readonly choices?: Readonly<Record<string, readonly string[]>>;
   readonly allowPositionals?: boolean;
   /** Resolves to the exit code; throws a CliError (UsageError, OperatorError) with a one-line message. */
   run(values: OptionValues, positionals: string[], io: CliIo): Promise<number>;
@@ -47,6 +49,10 @@ export async function runSubcommand(command: Subcommand, argv: readonly string[]
       parsed = parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals ?? false, strict: true });
     } catch (error) {
       throw new UsageError(`${parseProblem(error, command.options)} ${help}`);
+    }
+    for (const [flag, allowed] of Object.entries(command.choices ?? {})) {
+      const value = parsed.values[flag];
+      if (typeof value === 'string' && !allowed.includes(value)) throw new UsageError(`--${flag} is one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
     }
     return await command.run(parsed.values as OptionValues, parsed.positionals, io);
   } catch (error) {

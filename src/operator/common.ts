@@ -1,6 +1,7 @@
-/** What the operator subcommands share: the state dir flag, the registry, and a logger to stderr. */
+/** What the operator subcommands share: the state dir flag, the registry, a logger to stderr, staleness. */
 import { createLogger, type Logger } from '../log.ts';
-import { Registry, stateDirFrom } from '../state/registry.ts';
+import type { AttachmentRecord } from '../state/record.ts';
+import { pathExists, Registry, stateDirFrom } from '../state/registry.ts';
 import type { CliIo, OptionValues } from '../cli/runner.ts';
 
 export const STATE_DIR_OPTION = {
@@ -22,4 +23,9 @@ export function operatorLogger(command: string): Logger {
 export function stringFlag(values: OptionValues, name: string): string | undefined {
   const value = values[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** An attachment whose netns is gone: nothing left to shape, only its record (and a host end's ifb). */
+export function isStale(record: AttachmentRecord): boolean {
+  return !pathExists(record.netns);
 }

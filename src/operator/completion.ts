@@ -16,9 +16,6 @@ export const FILES = ':files';
 /** Flags whose value names a file or a directory. */
 const PATH_FLAGS = new Set(['config', 'output', 'state-dir', 'kubeconfig', 'settings', 'source', 'bin-dir', 'conf-dir']);
 
-/** Values of flags that take one of a few words. */
-const WORDS: Record<string, readonly string[]> = { kind: ['conflist', 'entry', 'annotation'], sort: ['name', 'rate', 'use', 'drops', 'backlog'] };
-
 /** Positional arguments of the commands that take them. */
 const POSITIONALS: Record<string, (table: CommandTable) => readonly string[]> = {
   validate: () => [FILES],
@@ -56,7 +53,8 @@ export function completions(words: readonly string[], table: CommandTable, view:
   const flag = previous?.startsWith('--') ? previous.slice(2) : undefined;
   if (flag !== undefined && command.options[flag]?.type === 'string') {
     if (PATH_FLAGS.has(flag)) return [FILES];
-    if (WORDS[flag]) return [...WORDS[flag]!];
+    const choices = command.choices?.[flag];
+    if (choices) return [...choices];
     const stateDirAt = rest.indexOf('--state-dir');
     const registry = () => view(stateDirAt >= 0 ? rest[stateDirAt + 1] : undefined);
     if (flag === 'container') return registry().containerIds();

@@ -7,9 +7,8 @@
  */
 import { collectGarbage } from '../attachment/collect.ts';
 import type { Subcommand } from '../cli/runner.ts';
-import { operatorLogger, registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION } from './common.ts';
+import { isStale, operatorLogger, registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION } from './common.ts';
 import { byAttachment } from './format.ts';
-import { isStale } from './list.ts';
 
 const USAGE = `Usage: tcqos gc [--dry-run] [--state-dir DIR]
 

@@ -2,9 +2,8 @@
 import { uplinkUsage, type UplinkUsage } from '../attachment/admission.ts';
 import type { DirectionPolicyJson } from '../config/policy.ts';
 import type { AttachmentRecord } from '../state/record.ts';
-import { pathExists } from '../state/registry.ts';
 import type { Subcommand } from '../cli/runner.ts';
-import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION } from './common.ts';
+import { isStale, registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION } from './common.ts';
 import { byAttachment, humanRate, right, table } from './format.ts';
 
 const USAGE = `Usage: tcqos list [--json] [--state-dir DIR]
@@ -28,11 +27,6 @@ function direction(record: AttachmentRecord, name: 'egress' | 'ingress'): string
   if (!policy) return '-';
   const rates = policy.ceil === policy.rate ? humanRate(policy.rate) : `${humanRate(policy.rate)} / ${humanRate(policy.ceil)}`;
   return `${rates} (${record.sources[name] ?? 'config'}, ${policy.classes.length} class${policy.classes.length === 1 ? '' : 'es'})`;
-}
-
-/** An attachment whose netns is gone: nothing left to shape, only its record (and a host end's ifb). */
-export function isStale(record: AttachmentRecord): boolean {
-  return !pathExists(record.netns);
 }
 
 function uplinkLine(usage: UplinkUsage): string[] {

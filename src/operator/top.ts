@@ -58,12 +58,12 @@ export const topCommand: Subcommand = {
     once: { type: 'boolean' },
     ...STATE_DIR_OPTION,
   },
+  choices: { sort: SORT_KEYS },
   async run(values, _positionals, io) {
     const intervalText = stringFlag(values, 'interval') ?? '1';
     const interval = /^\d+(\.\d+)?$/.test(intervalText) ? Number(intervalText) : NaN;
     if (!(interval >= 0.2 && interval <= 60)) throw new UsageError(`--interval takes seconds from 0.2 to 60, not ${JSON.stringify(intervalText)}`);
     const sortText = stringFlag(values, 'sort') ?? 'name';
-    if (!SORT_KEYS.includes(sortText as SortKey)) throw new UsageError(`--sort is one of ${SORT_KEYS.join(', ')}`);
     if (!values['once'] && !(process.stdin.isTTY && process.stdout.isTTY)) {
       throw new UsageError('needs a terminal (--once prints one view without one; "tcqos stats --interval N" reads once)');
     }

@@ -13,9 +13,8 @@ import { type Subcommand } from '../cli/runner.ts';
 import { OperatorError, UsageError } from '../cli/errors.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
-import { operatorLogger, registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
+import { isStale, operatorLogger, registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
 import { readDocument } from './input.ts';
-import { isStale } from './list.ts';
 import { policyChanges } from './policy-diff.ts';
 
 const USAGE = `Usage: tcqos update --container ID --ifname IF --config FILE|- [--dry-run] [--allow-unshape]

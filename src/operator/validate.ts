@@ -77,11 +77,11 @@ export const validateCommand: Subcommand = {
   summary: 'check a conflist, an entry or a tcqos.io/policy annotation as ADD would',
   usage: USAGE,
   options: { kind: { type: 'string' } },
+  choices: { kind: KINDS },
   allowPositionals: true,
   async run(values, positionals, io) {
     if (positionals.length !== 1) throw new UsageError('name one FILE, or - for standard input');
     const kindFlag = values['kind'];
-    if (kindFlag !== undefined && !KINDS.includes(kindFlag as Kind)) throw new UsageError(`--kind is one of ${KINDS.join(', ')}`);
     const source = positionals[0]!;
     const what = source === '-' ? 'standard input' : source;
     const text = await readSource(source, io, what);

@@ -92,6 +92,8 @@ describe('flags', () => {
     [['update', '--container', 'a'], /--container, --ifname and --config are all required/],
     [['validate'], /name one FILE/],
     [['completion', 'fish'], /name the shell: bash or zsh/],
+    [['top', '--sort', 'speed'], /--sort is one of name, rate, use, drops, backlog, not "speed"/],
+    [['validate', '--kind', 'yaml', '-'], /--kind is one of conflist, entry, annotation, not "yaml"/],
   ])('%j: bad usage, one line (exit 2)', async (argv, message) => {
     const ran = await tcqos(argv);
     expect(ran.exitCode).toBe(2);

@@ -12,17 +12,18 @@ import type { Subcommand } from '../../src/cli/runner.ts';
 import { completions, FILES, type RegistryView } from '../../src/operator/completion.ts';
 import { run } from '../helpers/run.ts';
 
-const command = (name: string, options: Subcommand['options'], allowPositionals = false): Subcommand => ({
+const command = (name: string, options: Subcommand['options'], allowPositionals = false, choices?: Subcommand['choices']): Subcommand => ({
   name,
   summary: '',
   usage: '',
   options,
   allowPositionals,
+  ...(choices ? { choices } : {}),
   run: async () => 0,
 });
 const TABLE = () => [
   command('stats', { container: { type: 'string' }, ifname: { type: 'string' }, json: { type: 'boolean' }, 'state-dir': { type: 'string' } }),
-  command('validate', { kind: { type: 'string' } }, true),
+  command('validate', { kind: { type: 'string' } }, true, { kind: ['conflist', 'entry', 'annotation'] }),
   command('completion', {}, true),
   command('install', { network: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean' } }),
 ];
