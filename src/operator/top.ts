@@ -3,14 +3,13 @@
  * draws it). The terminal is driven with a few escape sequences (the alternate screen, the cursor,
  * clearing to the end of line) and raw key presses, no TUI library: what it needs is small, and the
  * operator bundle stays lean. Whatever ends it (q, Ctrl-C, SIGTERM, SIGHUP, an error) puts the
- * terminal back as it was. Counters are read with an asynchronous runner, so keys are answered
- * while tc runs.
+ * terminal back as it was. Keys are answered between two attachments' reads.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToEvents, setTimeout as sleep } from 'node:timers/promises';
 import type { AttachmentStats } from '../attachment/stats.ts';
 import { UsageError } from '../cli/errors.ts';
 import type { Subcommand } from '../cli/runner.ts';
-import { asyncToolRunner } from '../netns/runner.ts';
+import { syncToolRunner, type ToolRunner } from '../netns/runner.ts';
 import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
 import { filterFrom, readForOperator } from './stats.ts';
 import { renderTop, SORT_KEYS, SORT_LETTERS, topRows, type SortKey } from './top-view.ts';
@@ -37,8 +36,17 @@ Exit status: 0 quit, 1 failed (no attachment matches --container), 2 bad usage (
 without --once).
 `;
 
-/** tc processes at once while refreshing: the view is never the node's main work. */
-const READ_CONCURRENCY = 2;
+/**
+ * The plugin's synchronous runner, letting the event loop run before each tc: keys are answered
+ * between two attachments' reads (a few ms apart), and no run pays for execa's asynchronous
+ * machinery (a refresh of 100 attachments: 1.3 s of CPU with the asynchronous runner).
+ */
+const yieldingRunner: ToolRunner = {
+  async run(request) {
+    await yieldToEvents();
+    return syncToolRunner.run(request);
+  },
+};
 
 const ENTER = '\x1b[?1049h\x1b[?25l';
 const LEAVE = '\x1b[?25h\x1b[?1049l';
@@ -69,7 +77,7 @@ export const topCommand: Subcommand = {
     }
     const registry = registryFrom(values, io);
     const filter = filterFrom(values);
-    const tools = { runner: asyncToolRunner(READ_CONCURRENCY) };
+    const tools = { runner: yieldingRunner };
     const read = async () => {
       const started = process.hrtime.bigint();
       const reading = await readForOperator(registry, filter, io, 'top', tools);
