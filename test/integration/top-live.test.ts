@@ -4,6 +4,8 @@
  * class's rate; the sort keys reorder it; q and Ctrl-C end it with exit status 0 and the terminal
  * back as it was (the alternate screen left).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invoke, prevResultFor, TCQOS_BINARY, TEST_STATE_DIR } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
@@ -18,10 +20,13 @@ let peer: Pod;
 const tmux = (...args: string[]) => must('tmux', ['-L', SERVER, '-f', '/dev/null', ...args]);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Where each session's exit status is written (tmux's own #{pane_dead_status} is not always filled in). */
+const statusFile = (session: string) => join(TEST_STATE_DIR, `${session}.status`);
+
 /** Starts top in a detached 200x40 terminal; the pane stays after it exits, to be inspected. */
 async function startTop(session: string): Promise<void> {
   const command = ['ip', 'netns', 'exec', runner, 'env', '-i', 'TERM=xterm', `TCQOS_STATE_DIR=${TEST_STATE_DIR}`, TCQOS_BINARY, 'top', '--interval', '0.5'].join(' ');
-  await tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '40', `sleep 0.3; exec ${command}`, ';', 'set-option', '-t', session, 'remain-on-exit', 'on');
+  await tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '40', `sleep 0.3; ${command}; echo $? > ${statusFile(session)}`, ';', 'set-option', '-t', session, 'remain-on-exit', 'on');
 }
 
 const screen = (session: string) => tmux('capture-pane', '-p', '-t', session);
@@ -57,15 +62,11 @@ async function waitFor(session: string, until: (text: string) => boolean, what: 
   throw new Error(`${what} did not show within 15 s; the screen:\n${text}`);
 }
 
-async function paneEnded(session: string): Promise<{ dead: string; status: string; text: string }> {
-  let state = '';
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
-    // The pane is dead once its terminal closes; its status is known once tmux has reaped the process.
-    state = (await tmux('display-message', '-p', '-t', session, '#{pane_dead} #{pane_dead_status}#{pane_dead_signal}')).trim();
-    if (/^1 \S/.test(state)) break;
-  }
-  const [dead = '', status = ''] = state.split(' ');
-  return { dead, status, text: await screen(session) };
+/** Once top has exited: its exit status and what the terminal shows then. */
+async function ended(session: string): Promise<{ status: string; text: string }> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline && !existsSync(statusFile(session)); ) await sleep(100);
+  const status = existsSync(statusFile(session)) ? readFileSync(statusFile(session), 'utf8').trim() : 'still running';
+  return { status, text: await screen(session) };
 }
 
 beforeAll(async () => {
@@ -122,19 +123,18 @@ describe('tcqos top in a terminal', () => {
     await waitFor('view', (text) => (rows(text).find((row) => row.cls === 'db')?.mbit ?? 99) < 1, 'db idle again');
 
     await tmux('send-keys', '-t', 'view', 'q');
-    const ended = await paneEnded('view');
-    expect(ended.dead, 'q ended top').toBe('1');
-    expect(ended.status).toBe('0');
+    const quit = await ended('view');
+    expect(quit.status, 'q ended top with status 0').toBe('0');
     // The alternate screen was left: the view is gone from the terminal.
-    expect(ended.text).not.toMatch(/tcqos top|ATTACHMENT/);
+    expect(quit.text).not.toMatch(/tcqos top|ATTACHMENT/);
   });
 
   it('quits on Ctrl-C the same way', async () => {
     await startTop('interrupt');
     await waitFor('interrupt', (text) => /tcqos top/.test(text), 'the view');
     await tmux('send-keys', '-t', 'interrupt', 'C-c');
-    const ended = await paneEnded('interrupt');
-    expect(ended).toMatchObject({ dead: '1', status: '0' });
-    expect(ended.text).not.toMatch(/tcqos top|ATTACHMENT/);
+    const interrupted = await ended('interrupt');
+    expect(interrupted.status, 'Ctrl-C ended top with status 0').toBe('0');
+    expect(interrupted.text).not.toMatch(/tcqos top|ATTACHMENT/);
   });
 });
