@@ -76,7 +76,8 @@ export function documentsPerLine(run: ToolRun, count: number): Array<JsonValue |
   return Array.from({ length: count }, (_, index) => (failed.has(index + 1) ? undefined : documents[next++]));
 }
 
-function qdiscsFromJson(value: JsonValue, dev: string): QdiscInfo[] {
+/** What one `tc -j qdisc show dev DEV` printed (tc leaves the device out of its entries). */
+export function qdiscsFromJson(value: JsonValue, dev: string): QdiscInfo[] {
   return objects(value).map((qdisc) => {
     const options = (qdisc['options'] ?? {}) as JsonObject;
     const defaultMinor = options['default'];
@@ -153,7 +154,12 @@ function filtersFromJson(value: JsonValue): FilterInfo[] {
  */
 export async function readClasses(session: NetnsSession, dev: string): Promise<ClassInfo[]> {
   const run = await session.mustRun('tc', ['-j', '-s', '-d', 'class', 'show', 'dev', dev]);
-  const text = run.stdout.trim();
+  return classesFromOutput(run.stdout);
+}
+
+/** What one `tc -j [-s] class show` printed: its HTB classes (JSON, or text one block per class). */
+export function classesFromOutput(output: string): ClassInfo[] {
+  const text = output.trim();
   // Leaf qdiscs such as tbf list pseudo-classes of their own: only HTB's classes are tcqos's.
   if (text.startsWith('[')) return objects(parseJson(text)).filter((c) => c['class'] === 'htb').map(classFromJson);
   return classBlocks(text).map(classFromText);
