@@ -109,14 +109,30 @@ describe('directionStats', () => {
   });
 
   it('has no figures for a device whose root is not tcqos HTB', () => {
-    const device = { device: 'eth0', qdiscs: [{ kind: 'noqueue', handle: '0:', root: true, parent: undefined, counters: { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 } }], classes: [] };
+    const device = {
+      device: 'eth0',
+      qdiscs: [{ dev: 'eth0', kind: 'noqueue', handle: '0:', root: true, ingress: false, parent: undefined, defaultClass: undefined, limit: undefined, rate: undefined, burst: undefined, counters: { bytes: 0, packets: 0, drops: 0, overlimits: 0, backlogBytes: 0 } }],
+      classes: [],
+    };
     expect(directionStats('egress', { rate: 1, ceil: 1, classes: [] } as never, {}, device)).toBeUndefined();
   });
 });
 
 describe('carryAcross: what replaced queues and classes had counted stays in the figures', () => {
   const counters = (bytes: number, drops = 0, overlimits = 0) => ({ bytes, packets: Math.ceil(bytes / 100), drops, overlimits, backlogBytes: 0 });
-  const qdisc = (handle: string, parent: string | undefined, c: ReturnType<typeof counters>) => ({ kind: parent ? 'tbf' : 'htb', handle, root: !parent, parent, counters: c });
+  const qdisc = (handle: string, parent: string | undefined, c: ReturnType<typeof counters>) => ({
+    dev: 'eth0',
+    kind: parent ? 'tbf' : 'htb',
+    handle,
+    root: !parent,
+    ingress: false,
+    parent,
+    defaultClass: undefined,
+    limit: undefined,
+    rate: undefined,
+    burst: undefined,
+    counters: c,
+  });
   const htbClass = (id: string, c: ReturnType<typeof counters>) => ({ id, parent: '7c05:1', prio: 0, quantum: undefined, rate: undefined, ceil: undefined, burst: undefined, cburst: undefined, counters: c });
   const policy = (...names: string[]) => ({ egress: { rate: 1, ceil: 1, classes: names.map((name) => ({ name, rate: 1, ceil: 1 })) } }) as never;
   const previous = { policy: policy('db', 'old'), classIds: { egress: { db: 0x10, old: 0x11 } } };
