@@ -220,13 +220,14 @@ const EXPECTED: Record<string, Record<string, Check>> = {
   'Attachments per uplink': { A: (s) => expect(s.map((x) => [x.labels['uplink'], x.value])).toEqual([[UPLINK.name, 2]]) },
   Reconciles: {
     A: (s) => {
-      expect(s.map((x) => x.labels['result']).sort()).toEqual(['applied', 'failed', 'healed', 'invalid', 'not_admitted', 'unchanged']);
+      expect(s.map((x) => x.labels['result'])).toEqual(expect.arrayContaining(['applied', 'failed', 'healed', 'invalid', 'not_admitted', 'unchanged']));
       expect(s.find((x) => x.labels['result'] === 'applied')!.value, 'the edit of batch was applied within the window').toBeGreaterThan(0);
       all(s, 0, 100);
     },
   },
-  Errors: { A: (s) => (expect(s.map((x) => x.labels['kind']).sort()).toEqual(['apply', 'event', 'gc', 'list', 'stats', 'watch']), all(s, 0, 0)) },
-  'Watch restarts': { A: (s) => (expect(s.map((x) => x.labels['reason']).sort()).toEqual(['closed', 'error', 'expired', 'stalled']), all(s, 0, 1)) },
+  // The kinds the agent declares at start (at 0), whatever it adds later: none of them happened.
+  Errors: { A: (s) => (expect(s.map((x) => x.labels['kind'])).toEqual(expect.arrayContaining(['apply', 'event', 'gc', 'list', 'stats', 'watch'])), all(s, 0, 0)) },
+  'Watch restarts': { A: (s) => (expect(s.map((x) => x.labels['reason'])).toEqual(expect.arrayContaining(['closed', 'error', 'expired', 'stalled'])), all(s, 0, 1)) },
   'Drift healed and retries': { A: (s) => all(s, 0, 0), B: (s) => all(s, 0, 0) },
   'Work queue': { A: (s) => all(s, 0, 2) },
   'Time to converge one attachment': { A: (s) => all(s, 0.000_1, 5), B: (s) => all(s, 0.000_1, 5) },
