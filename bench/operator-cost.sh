@@ -50,15 +50,18 @@ measure() {
   for _ in $(seq 1 "$RUNS"); do
     read -r wall user sys < <(ip netns exec tqop2-run env -i TCQOS_STATE_DIR="$work/state" /usr/bin/time -f '%e %U %S' "$BIN" "$@" 2>&1 >/dev/null | tail -1)
     walls+=("$wall")
-    cpus+=("$(echo "$user + $sys" | bc)")
+    cpus+=("$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')")
   done
   ip netns exec tqop2-run env -i TCQOS_STATE_DIR="$work/state" strace -f -qq -e trace=execve -o "$work/strace" "$BIN" "$@" >/dev/null 2>&1 || true
   # processes: the pids strace saw, less tcqos itself (nsenter execs tc in its own process)
   local started
   started=$(($(grep 'execve(' "$work/strace" | awk '{ print $1 }' | sort -u | wc -l) - 1))
-  printf '%4d  %-26s  wall %6.2f s  cpu %6.2f s  (%5.1f ms per attachment)  processes started %4d (%.1f per attachment)\n' \
-    "$n" "$label" "$(printf '%s\n' "${walls[@]}" | median)" "$(printf '%s\n' "${cpus[@]}" | median)" \
-    "$(echo "$(printf '%s\n' "${cpus[@]}" | median) * 1000 / $n" | bc -l)" "$started" "$(echo "$started / $n" | bc -l)"
+  local wall cpu
+  wall=$(printf '%s\n' "${walls[@]}" | median)
+  cpu=$(printf '%s\n' "${cpus[@]}" | median)
+  awk -v n="$n" -v label="$label" -v wall="$wall" -v cpu="$cpu" -v started="$started" 'BEGIN {
+    printf "%4d  %-26s  wall %6.2f s  cpu %6.2f s  (%5.1f ms per attachment)  processes started %4d (%.1f per attachment)\n", n, label, wall, cpu, cpu * 1000 / n, started, started / n
+  }'
 }
 
 have=0
