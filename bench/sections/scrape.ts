@@ -4,10 +4,11 @@
  * fake API server, all in the runner namespace (the agent must share the node's namespace with the
  * host ends). With its deployed defaults (HTTPS, bearer token checked by TokenReview and
  * SubjectAccessReview), measured from the outside:
- * - a background refresh of the counters, refreshes back to back: CPU (the agent and the processes
- *   it started: /proc's utime, stime, cutime, cstime) over 15 s, and processes started (strace -f on
- *   execve, distinct pids) over another 5 s, per refresh;
- * - /healthz every 25 ms while the counters refresh and /metrics is scraped every 250 ms;
+ * - a background refresh of the counters (every 3 s): CPU of two refreshes (the agent and the
+ *   processes it started: /proc's utime, stime, cutime, cstime, from the end of one refresh to the end
+ *   of the second next, as the agent's debug log tells), and processes started during one (strace -f
+ *   on execve, distinct pids);
+ * - /healthz every 25 ms while the counters refresh back to back and /metrics is scraped every 250 ms;
  * - /metrics: wall time of 50 scrapes (a fresh TLS connection each) while the counters refresh every
  *   second, and the agent's RSS after each;
  * - a resync pass (every pod converged on its desired state): CPU per pass, processes per pass;
@@ -162,24 +163,51 @@ interface Agent {
   readonly pid: number;
   readonly child: ChildProcess;
   stderr: string;
+  /** Refreshes of the counters done so far, from the agent's debug log (no scrape needed to know). */
+  refreshes: number;
+  /** Waiters for the next refresh's end. */
+  readonly onRefresh: Array<() => void>;
 }
 
 async function startAgent(bed: Bed, kubeconfig: string, settings: Record<string, unknown>): Promise<Agent> {
   const file = `${bed.work}/scrape-agent.json`;
-  writeFileSync(file, JSON.stringify({ logLevel: 'warn', gcSeconds: 3600, ...settings }));
+  // debug: the snapshot logs each refresh's end, which the bench waits on
+  writeFileSync(file, JSON.stringify({ logLevel: 'debug', gcSeconds: 3600, ...settings }));
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...DEPLOYED_ENV };
   // ip netns exec and env exec: the child's pid is the agent's
   const child = spawn('ip', ['netns', 'exec', RUNNER, 'env', '-i', ...envArgs(env), TCQOS_BINARY, 'agent', '--node', NODE_NAME, '--listen', `127.0.0.1:${PORT}`, '--kubeconfig', kubeconfig, '--settings', file, '--state-dir', bed.stateDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const agent: Agent = { pid: child.pid!, child, stderr: '' };
-  child.stderr!.on('data', (chunk: Buffer) => (agent.stderr = (agent.stderr + chunk.toString()).slice(-8000)));
-  const deadline = Date.now() + 20_000;
-  while ((await scraped(agent, 'tcqos_agent_stats_refresh_seconds_count')) < 1) {
+  const agent: Agent = { pid: child.pid!, child, stderr: '', refreshes: 0, onRefresh: [] };
+  let partial = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString();
+    const lines = text.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (line.includes('"msg":"read the counters for /metrics"')) {
+        agent.refreshes++;
+        for (const resolve of agent.onRefresh.splice(0)) resolve();
+      } else if (!line.includes('"level":20')) agent.stderr = (agent.stderr + line + '\n').slice(-8000);
+    }
+  });
+  const deadline = Date.now() + 30_000;
+  while ((await run('ip', ['netns', 'exec', RUNNER, 'curl', '-sk', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${PORT}/healthz`])).stdout !== '200') {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the agent did not come up:\n${agent.stderr}`);
     await sleep(100);
   }
   return agent;
+}
+
+/** Resolves when the agent has finished its next refresh of the counters. */
+function nextRefresh(agent: Agent, timeoutMs = 300_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no refresh within ${timeoutMs} ms:\n${agent.stderr}`)), timeoutMs);
+    agent.onRefresh.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 async function stopAgent(agent: Agent): Promise<void> {
@@ -240,11 +268,10 @@ async function untilSeries(agent: Agent, series: string, atLeast: number, timeou
 // ---------------------------------------------------------------------------------------------
 
 async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: number, log: (line: string) => void): Promise<ScrapeCell> {
-  // A: counters refreshed back to back, no resync. CPU and processes per refresh over windows read
-  // only at their ends (a scrape in between would cost the agent CPU of its own); then /healthz every
-  // 25 ms while /metrics is scraped every 250 ms; the RSS after all that.
-  let agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 0.05 });
-  const count = 'tcqos_agent_stats_refresh_seconds_count';
+  // A: counters refreshed every 3 s, no resync. CPU over two refreshes (from the end of one to the
+  // end of the second next, known from the agent's log: no scrape in between to cost it CPU), then
+  // processes over one (strace attached between two refreshes).
+  let agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 3 });
   let refresh: ScrapeCell['refresh'];
   let health: number[];
   const metricsMs: number[] = [];
@@ -253,20 +280,28 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   let stressedRss = 0;
   let unreadable = 0;
   try {
-    await sleep(2000); // the start's pass over every pod is done
+    await nextRefresh(agent);
+    await nextRefresh(agent); // the start's pass over every pod is done
     const cpuBefore = cpuMs(agent.pid);
-    const before = await scraped(agent, count);
-    const secondsBefore = await scraped(agent, 'tcqos_agent_stats_refresh_seconds_sum');
-    await sleep(15_000);
-    const refreshes = (await scraped(agent, count)) - before;
-    const cpu = (cpuMs(agent.pid) - cpuBefore) / refreshes;
-    const wall = (((await scraped(agent, 'tcqos_agent_stats_refresh_seconds_sum')) - secondsBefore) * 1000) / refreshes;
-    const traced = await scraped(agent, count);
-    const processes = await processesDuring(agent.pid, () => sleep(5000));
-    refresh = { wallMs: wall, cpuMs: cpu, processes: processes / ((await scraped(agent, count)) - traced) };
+    const started = Date.now();
+    await nextRefresh(agent);
+    await nextRefresh(agent);
+    const cpu = (cpuMs(agent.pid) - cpuBefore) / 2;
+    const wall = (Date.now() - started) / 2 - 3000;
+    await nextRefresh(agent);
+    const refreshesBefore = agent.refreshes;
+    const processes = await processesDuring(agent.pid, () => nextRefresh(agent));
+    refresh = { wallMs: wall, cpuMs: cpu, processes: processes / (agent.refreshes - refreshesBefore) };
+    unreadable = await scraped(agent, 'tcqos_agent_stats_unreadable_attachments');
+  } finally {
+    await stopAgent(agent);
+  }
+  // A': counters refreshed back to back: /healthz every 25 ms while /metrics is scraped every 250 ms
+  agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 0.05 });
+  try {
+    await nextRefresh(agent);
     [health] = await Promise.all([probe.call<number[]>('poll', '/healthz', 10_000, 25), probe.call<number[]>('poll', '/metrics', 10_000, 250, TOKEN)]);
     stressedRss = rssMiB(agent.pid);
-    unreadable = await scraped(agent, 'tcqos_agent_stats_unreadable_attachments');
   } finally {
     await stopAgent(agent);
   }
@@ -274,7 +309,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   // the wall time of each and the agent's RSS after each
   agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 1 });
   try {
-    await sleep(2000);
+    await nextRefresh(agent);
     rss.push(rssMiB(agent.pid));
     for (let i = 0; i < 50; i++) {
       const answer = await probe.call<{ status: number; ms: number; bytes: number }>('get', '/metrics', TOKEN);
@@ -287,20 +322,20 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   } finally {
     await stopAgent(agent);
   }
-  // C: a resync every 5 s, no refresh after the first: CPU and processes of a pass (every pod
+  // C: a resync every 10 s, no refresh after the first: CPU and processes of a pass (every pod
   // converged: its kernel state read and compared, nothing to change)
-  agent = await startAgent(bed, kubeconfig, { resyncSeconds: 5, metricsRefreshSeconds: 3600 });
+  agent = await startAgent(bed, kubeconfig, { resyncSeconds: 10, metricsRefreshSeconds: 3600 });
   let resync: ScrapeCell['resync'];
   try {
     const converged = 'tcqos_agent_reconciles_total{result="unchanged"}';
-    await untilSeries(agent, converged, 2 * size, 60_000); // the start's pass and a first resync: steady state
+    await untilSeries(agent, converged, 2 * size, 300_000); // the start's pass and a first resync: steady state
     const cpuBefore = cpuMs(agent.pid);
     const before = await scraped(agent, converged);
-    await sleep(20_000);
+    await sleep(30_000);
     const passes = ((await scraped(agent, converged)) - before) / size;
     const cpu = (cpuMs(agent.pid) - cpuBefore) / passes;
     const traced = await scraped(agent, converged);
-    const processes = await processesDuring(agent.pid, () => sleep(10_000));
+    const processes = await processesDuring(agent.pid, () => sleep(15_000));
     resync = { cpuMs: cpu, processes: processes / (((await scraped(agent, converged)) - traced) / size) };
   } finally {
     await stopAgent(agent);

@@ -8,8 +8,7 @@
  * (tcqos_agent_stats_unreadable_attachments) and logged when it becomes unreadable and when it is
  * readable again, never silently left out.
  */
-import type { StatsReading, UnreadableStats } from '../attachment/stats.ts';
-import type { AttachmentStats } from '../attachment/stats.ts';
+import type { AttachmentStats, StatsReading, UnreadableStats } from '../attachment/stats.ts';
 import type { Logger } from '../log.ts';
 import type { AgentMetrics } from './metrics.ts';
 
@@ -72,6 +71,7 @@ export class StatsSnapshot {
       this.rendered = await this.render(reading.stats);
       this.readAt = started;
       this.noteUnreadable(reading.unreadable);
+      this.log.debug({ attachments: reading.stats.length, unreadable: reading.unreadable.length, ms: Date.now() - started }, 'read the counters for /metrics');
     } catch (error) {
       this.metrics.errors.inc({ kind: 'stats' });
       this.log.error({ error: (error as Error).message }, 'reading the counters for /metrics failed; serving the last reading');
