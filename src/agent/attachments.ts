@@ -16,8 +16,6 @@ export class AttachmentIndex {
   private readonly now: () => number;
   private byPod = new Map<string, AttachmentView[]>();
   private readAt = Number.NEGATIVE_INFINITY;
-  /** Readings of the registry so far (for tests and the bench). */
-  readings = 0;
 
   constructor(list: () => readonly AttachmentView[], now: () => number = Date.now) {
     this.list = list;
@@ -31,6 +29,11 @@ export class AttachmentIndex {
     return this.byPod.get(podKey(pod)) ?? [];
   }
 
+  /** The next lookup reads the registry again (a record was added). */
+  invalidate(): void {
+    this.readAt = Number.NEGATIVE_INFINITY;
+  }
+
   private read(now: number): void {
     const byPod = new Map<string, AttachmentView[]>();
     for (const record of this.list()) {
@@ -42,6 +45,5 @@ export class AttachmentIndex {
     }
     this.byPod = byPod;
     this.readAt = now;
-    this.readings++;
   }
 }

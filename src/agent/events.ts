@@ -32,7 +32,7 @@ export interface PodEvents {
 }
 
 /** A core/v1 Event, Warning (the older, still universal form: first/lastTimestamp and count, no eventTime). */
-export function podEvent(pod: PodView, reason: Reason, message: string, node: string, now: Date): CoreV1Event {
+function podEvent(pod: PodView, reason: Reason, message: string, node: string, now: Date): CoreV1Event {
   return {
     metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
     involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) },
