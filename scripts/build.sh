@@ -14,6 +14,7 @@ exec 9>build/.build.lock
 flock 9
 
 "$node24" scripts/gen-validator.ts
+"$node24" scripts/gen-schema.ts
 # SEA runs CommonJS only; esbuild turns our ESM (and execa's) into one CommonJS file. Whitespace
 # and syntax are minified (the source text lives in the snapshot: a smaller heap to deserialise at
 # every start); names are kept, so logged errors still say where they came from.

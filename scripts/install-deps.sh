@@ -3,7 +3,8 @@
 # Debian packages (iproute2, util-linux, iperf3, the reference CNI plugins, Go + libcni source for
 # the e2e driver, hyperfine for benchmarks; containerd + runc and a static libc for the pod
 # sandbox tests; Prometheus and node_exporter for the metrics tests; buildah + podman for the
-# image) and the npm dependencies (npm ci).
+# image; tmux and zsh for the live view and shell completion tests; strace for the lock tests) and
+# the npm dependencies (npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,10 @@ need promtool prometheus
 need prometheus-node-exporter prometheus-node-exporter
 need buildah buildah
 need podman podman
+need tmux tmux
+need zsh zsh
+need strace strace
+need setpriv util-linux
 if ((${#missing[@]})); then
   echo "installing Debian packages: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

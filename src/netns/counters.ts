@@ -12,7 +12,7 @@
 import { script, safeWord } from '../plan/batch.ts';
 import type { ClassInfo, QdiscInfo } from '../tc/types.ts';
 import { parseJson, type JsonValue } from '../text/json.ts';
-import { classesFromOutput, qdiscsFromJson } from './observe.ts';
+import { classesFromOutput, failedCommands, qdiscsFromJson } from './observe.ts';
 import { ToolError, type NetnsSession, type ToolRun } from './session.ts';
 
 /** One device's qdiscs and HTB classes, each with its counters. */
@@ -32,11 +32,6 @@ export function countersScript(devices: readonly string[]): string {
 export async function readCounters(session: NetnsSession, devices: readonly string[]): Promise<Map<string, DeviceCounters>> {
   const run = await session.run('tc', ['-s', '-j', '-force', '-batch', '-'], countersScript(devices));
   return countersFromBatch(devices, run);
-}
-
-/** Command numbers (from 1) that tc reported as failed. */
-function failedCommands(stderr: string): Set<number> {
-  return new Set([...stderr.matchAll(/^Command failed [^\n]*:(\d+)$/gm)].map((found) => Number(found[1])));
 }
 
 /** The output split into JSON documents (one per line) and the text lines between them. */

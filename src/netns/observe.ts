@@ -65,12 +65,17 @@ export async function readQdiscsAndIngress(session: NetnsSession, dev: string, i
   };
 }
 
+/** The lines (from 1) of a `-force -batch` that tc reported as failed. */
+export function failedCommands(stderr: string): Set<number> {
+  return new Set([...stderr.matchAll(/^Command failed [^\n]*:(\d+)$/gm)].map((found) => Number(found[1])));
+}
+
 /**
  * What each line of a `-force -batch` printed: one JSON document per line that succeeded, nothing
  * for a line that failed (tc names it on stderr: "Command failed -:N").
  */
 export function documentsPerLine(run: ToolRun, count: number): Array<JsonValue | undefined> {
-  const failed = new Set([...run.stderr.matchAll(/Command failed -:(\d+)/g)].map((match) => Number(match[1])));
+  const failed = failedCommands(run.stderr);
   const documents = parseJsonSequence(run.stdout);
   let next = 0;
   return Array.from({ length: count }, (_, index) => (failed.has(index + 1) ? undefined : documents[next++]));
