@@ -7,10 +7,12 @@
  * which heals drift. Records of vanished namespaces are dropped on start and periodically. /metrics
  * serves counters read in the background and /healthz the watch's state, throughout.
  *
- * Another kind of object (a namespaced policy selecting pods, say) plugs in the same way: an
- * Informer of its own over its ListWatch, whose onChange adds the keys of the pods it selects to
- * this queue (controller-runtime's EnqueueRequestsFromMapFunc), and whose cache the reconciler
- * reads beside the pods'; the workers start once every cache is synced.
+ * BandwidthPolicies plug in the same way: an Informer of their own (every namespace: few objects),
+ * whose onChange adds the keys of the pods a policy selected and selects to this queue
+ * (controller-runtime's EnqueueRequestsFromMapFunc, in policies.ts), and whose cache the reconciler
+ * reads beside the pods'; the workers start once both caches are synced. A pod's entry for the
+ * plugin is written as it is converged; a new record in the registry (an ADD the agent did not
+ * see coming) queues its pod at once; each policy's status is written every second at most.
  */
 import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
@@ -18,6 +20,9 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { OperatorError } from '../cli/errors.ts';
 import { renderStats } from '../metrics/prometheus.ts';
+import { loadCidrSupport } from '../config/cidr.ts';
+import { PolicyEntries } from '../policy/entries.ts';
+import { policyKey } from '../policy/object.ts';
 import type { Logger } from '../log.ts';
 import { AttachmentIndex } from './attachments.ts';
 import { ApiServerAuthorizer } from './auth.ts';
@@ -25,6 +30,11 @@ import { Controller } from './controller.ts';
 import type { AgentDeps } from './deps.ts';
 import { podEvents } from './events.ts';
 import { Informer } from './informer.ts';
+import { NodePolicies } from './policies.ts';
+import type { PolicyView } from './policy-api.ts';
+import { policyEvents } from './policy-events.ts';
+import { PolicyMetrics } from './policy-metrics.ts';
+import { PolicyStatusWriter } from './policy-status.ts';
 import type { KubeApi } from './kube.ts';
 import { AgentMetrics } from './metrics.ts';
 import { podKey, type PodView } from './pods.ts';
@@ -34,6 +44,9 @@ import type { AgentSettings } from './settings.ts';
 import { StatsSnapshot } from './snapshot.ts';
 import { selfSignedCertificate, type ServingCertificate } from './tls.ts';
 import { ItemExponentialFailureRateLimiter, RateLimitingQueue } from './workqueue.ts';
+
+/** A BandwidthPolicy's status entry for this node is written at most this often. */
+const STATUS_PERIOD_MS = 1000;
 
 export interface RunningAgent {
   readonly address: AddressInfo;
@@ -54,7 +67,26 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
   const pods = new Informer<PodView>(api.pods, server, settings, podKey, metrics, log);
   const queue = new RateLimitingQueue(new ItemExponentialFailureRateLimiter(settings.retryBackoff.initialSeconds * 1000, settings.retryBackoff.maxSeconds * 1000));
   pods.onChange((key) => queue.add(key));
-  const reconciler = new PodReconciler(pods, new AttachmentIndex(() => deps.listAttachments()), deps, podEvents(api, settings.node, metrics, log), metrics, log);
+  // policies are checked as they arrive, peers' CIDRs included
+  await loadCidrSupport();
+  const policies = new Informer<PolicyView>(api.policies.policies, server, settings, policyKey, metrics, log);
+  const policyMetrics = new PolicyMetrics(registry);
+  const status: { writer?: PolicyStatusWriter } = {};
+  const nodePolicies = new NodePolicies({
+    cache: policies,
+    pods,
+    entries: new PolicyEntries(settings.stateDir),
+    enqueue: (key) => queue.add(key),
+    touch: (key) => status.writer?.touch(key),
+    events: policyEvents(api.policies, settings.node, metrics, log),
+    metrics: policyMetrics,
+    node: settings.node,
+    log,
+  });
+  status.writer = new PolicyStatusWriter(api.policies, settings.node, (key) => policies.get(key), (key) => nodePolicies.entryOf(key), STATUS_PERIOD_MS, metrics, log);
+  policies.onChange((key) => nodePolicies.changed(key));
+  const attachments = new AttachmentIndex(() => deps.listAttachments());
+  const reconciler = new PodReconciler(pods, attachments, deps, podEvents(api, settings.node, metrics, log), metrics, log, nodePolicies);
   const controller = new Controller(queue, (key) => reconciler.reconcile(key), metrics, log);
   const snapshot = new StatsSnapshot(() => deps.readStats(), renderStats, settings.metricsRefreshSeconds, metrics, log);
 
@@ -99,8 +131,18 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
     'tcqos agent started',
   );
   pods.start();
+  policies.start();
   snapshot.start();
-  const started = controller.run(settings.workers, pods.synced());
+  status.writer.start();
+  const synced = Promise.all([pods.synced(), policies.synced()]).then(() => {
+    const dropped = nodePolicies.dropStaleEntries();
+    if (dropped) log.info({ dropped }, 'removed the BandwidthPolicy entries of pods no longer on this node');
+  });
+  const started = controller.run(settings.workers, synced);
+  const stopWatchingRecords = deps.watchNewAttachments?.((pod) => {
+    attachments.invalidate();
+    queue.add(podKey(pod));
+  });
   const timers = [
     setInterval(dropGone, settings.gcSeconds * 1000),
     setInterval(() => {
@@ -114,14 +156,17 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
     certificate: tls?.cert,
     health,
     idle: async () => {
-      await pods.synced();
+      await synced;
       await started;
       await queue.idle();
     },
     async stop() {
       for (const timer of timers) clearInterval(timer);
+      stopWatchingRecords?.();
       await controller.stop();
       await pods.stop();
+      await policies.stop();
+      await status.writer!.stop();
       await started;
       await snapshot.stop();
       await endpoint.close();

@@ -20,7 +20,15 @@ again with its own exponential back-off. An invalid annotation keeps the running
 reported on the pod as a Warning Event (TcqosPolicyInvalid); so is a policy its uplink cannot
 admit (TcqosPolicyNotAdmitted). A pod shaped inside its netns that is privileged or adds
 NET_ADMIN gets a Warning Event (TcqosShapingBypassable). Records of attachments whose netns is
-gone are dropped. It serves:
+gone are dropped.
+
+BandwidthPolicies (tcqos.io/v1alpha1) select pods by label: the one in force for a pod's network
+(a policy naming the network first, then the highest priority, then the name; the pod's own
+tcqos.io/policy annotation replaces any policy) is applied live like an annotation, and written
+for each pod of the node under the state directory (policies/), where ADD reads it, so a new pod
+is shaped by its policy from its first packet. A policy the agent refuses keeps the running
+shaping and gets a Warning Event (TcqosPolicyInvalid, TcqosPolicyNotAdmitted); each agent writes
+its node's entry of the policy's status. It serves:
   /metrics   Prometheus: per-class counters of every attachment (read in the background every
              metricsRefreshSeconds) and tcqos_agent_*. By default over HTTPS (a self-signed
              certificate made at start, or tlsCertFile/tlsKeyFile), for a bearer token the API
@@ -47,8 +55,8 @@ Flags:
                       stateDir, else /run/tcqos): the same directory the plugin writes
 
 Logs are JSON lines on stderr. SIGTERM or SIGINT stops it (exit 0).
-Needs RBAC: pods list/watch (all namespaces), events create, tokenreviews create,
-subjectaccessreviews create.
+Needs RBAC: pods list/watch (all namespaces), bandwidthpolicies.tcqos.io list/watch and
+bandwidthpolicies/status patch, events create, tokenreviews create, subjectaccessreviews create.
 `;
 
 export const agentCommand: Subcommand = {

@@ -3,6 +3,7 @@
  * converges an attachment on a pod's inputs, the annotations-to-runtime-values rule and the stats.
  * Injected, so the agent's own logic is tested with fakes; run.ts wires the real ones.
  */
+import type { BandwidthPolicyInput } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { StatsReading } from '../attachment/stats.ts';
 
@@ -22,6 +23,8 @@ export interface AttachmentView extends AttachmentRef {
 export interface PodInputs {
   readonly runtime?: Record<string, unknown>;
   readonly annotations?: Readonly<Record<string, string>>;
+  /** The BandwidthPolicies selecting the pod, resolved for the attachment's network. */
+  readonly policy?: BandwidthPolicyInput;
 }
 
 /** What converging one attachment came to. */
@@ -32,6 +35,8 @@ export interface Converged {
   readonly policyChanged: boolean;
   /** The tc lines run. */
   readonly commands: readonly string[];
+  /** The BandwidthPolicies ("namespace/name") the attachment's policy in force now comes from. */
+  readonly shapedBy?: readonly string[];
 }
 
 export interface AgentDeps {
@@ -50,4 +55,6 @@ export interface AgentDeps {
   runtimeFromAnnotations(annotations: Readonly<Record<string, string>>): Record<string, unknown> | undefined;
   /** Every attachment's counters, and those that could not be read. */
   readStats(): Promise<StatsReading>;
+  /** Calls `onNew` with the pod of each attachment added from now on (an ADD's new record); returns a function that stops. */
+  watchNewAttachments?(onNew: (pod: { readonly namespace: string; readonly name: string }) => void): () => void;
 }

@@ -7,6 +7,7 @@
  */
 import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, Watch, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { podView, type PodView } from './pods.ts';
+import { policyApi, type PolicyApi } from './policy-api.ts';
 
 export interface Listed<T> {
   readonly items: readonly T[];
@@ -45,6 +46,8 @@ export interface KubeApi {
   /** Where the credentials came from, for logs. */
   readonly source: string;
   readonly pods: ListWatch<PodView>;
+  /** The BandwidthPolicies of every namespace, their Events and status. */
+  readonly policies: PolicyApi;
   createEvent(namespace: string, event: CoreV1Event): Promise<void>;
   /** The token's user, or undefined when the API server does not authenticate it. */
   reviewToken(token: string): Promise<TokenUser | undefined>;
@@ -58,6 +61,9 @@ export function kubeApi(config: KubeConfig, source: string, node: string): KubeA
   const authorization = config.makeApiClient(AuthorizationV1Api);
   const watcher = new Watch(config);
   const fieldSelector = `spec.nodeName=${node}`;
+  const createEvent = async (namespace: string, event: CoreV1Event) => {
+    await core.createNamespacedEvent({ namespace, body: event });
+  };
   return {
     server: config.getCurrentCluster()!.server,
     source,
@@ -70,9 +76,8 @@ export function kubeApi(config: KubeConfig, source: string, node: string): KubeA
       watch: (resourceVersion, timeoutSeconds, onEvent, onDone) =>
         watchPath(watcher, '/api/v1/pods', { fieldSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, (object) => podView(object as V1Pod), onEvent, onDone),
     },
-    async createEvent(namespace, event) {
-      await core.createNamespacedEvent({ namespace, body: event });
-    },
+    policies: policyApi(config, createEvent),
+    createEvent,
     async reviewToken(token) {
       const review = await authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
       const user = review.status?.user;
@@ -99,7 +104,7 @@ export function kubeApi(config: KubeConfig, source: string, node: string): KubeA
 }
 
 /** A watch on `path` through the client's Watch, its objects turned into T (undefined: skipped). */
-async function watchPath<T>(
+export async function watchPath<T>(
   watcher: Watch,
   path: string,
   query: Record<string, string | number | boolean | undefined>,

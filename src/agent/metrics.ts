@@ -6,8 +6,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** What converging one attachment on its pod's desired state came to. */
 export type ReconcileResult = 'applied' | 'unchanged' | 'healed' | 'invalid' | 'not_admitted' | 'failed';
-/** Where an error happened: listing or watching, applying, posting an Event, dropping gone records, reading counters. */
-export type ErrorKind = 'list' | 'watch' | 'apply' | 'event' | 'gc' | 'stats';
+/** Where an error happened: listing or watching, applying, posting an Event, dropping gone records, reading counters, writing a policy's status. */
+export type ErrorKind = 'list' | 'watch' | 'apply' | 'event' | 'gc' | 'stats' | 'status';
 /** Why the watch was opened again: the server ended it, its history expired (410), it failed, or went silent. */
 export type RestartReason = 'closed' | 'expired' | 'error' | 'stalled';
 
@@ -65,7 +65,7 @@ export class AgentMetrics {
     this.statsAge = new Gauge({ name: 'tcqos_agent_stats_age_seconds', help: 'Age of the counters /metrics serves (read in the background)', registers });
     // every label value shows from the first scrape (at 0), so rate() and alerts work before the first event
     for (const result of ['applied', 'unchanged', 'healed', 'invalid', 'not_admitted', 'failed'] satisfies ReconcileResult[]) this.reconciles.inc({ result }, 0);
-    for (const kind of ['list', 'watch', 'apply', 'event', 'gc', 'stats'] satisfies ErrorKind[]) this.errors.inc({ kind }, 0);
+    for (const kind of ['list', 'watch', 'apply', 'event', 'gc', 'stats', 'status'] satisfies ErrorKind[]) this.errors.inc({ kind }, 0);
     for (const reason of ['closed', 'expired', 'error', 'stalled'] satisfies RestartReason[]) this.watchRestarts.inc({ reason }, 0);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The part of a pod the agent reads: who it is, the annotations that set its shaping, and the
- * privileges that let it undo shaping inside its own netns. Only these are kept in the cache, so an
- * unrelated edit (a label, a status update, kubectl's last-applied-configuration) changes nothing.
+ * The part of a pod the agent reads: who it is, its labels (BandwidthPolicies select by them), the
+ * annotations that set its shaping, and the privileges that let it undo shaping inside its own
+ * netns. Only these are kept in the cache, so an unrelated edit (a status update, kubectl's
+ * last-applied-configuration) changes nothing.
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
@@ -10,6 +11,7 @@ export interface PodView {
   readonly namespace: string;
   readonly name: string;
   readonly uid?: string;
+  readonly labels: Readonly<Record<string, string>>;
   /** The pod's shaping annotations only (see shapingAnnotations). */
   readonly annotations: Readonly<Record<string, string>>;
   /**
@@ -26,6 +28,7 @@ export function podView(pod: V1Pod): PodView | undefined {
     namespace: metadata.namespace ?? 'default',
     name: metadata.name,
     ...(metadata.uid ? { uid: metadata.uid } : {}),
+    labels: { ...metadata.labels },
     annotations: shapingAnnotations(metadata.annotations),
     privileges: privilegesOf(pod),
   };

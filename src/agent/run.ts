@@ -6,6 +6,7 @@ import { applyPodInputs, type UpdateOutcome } from '../attachment/update.ts';
 import { readStats } from '../attachment/stats.ts';
 import { AttachmentNotFoundError } from '../attachment/errors.ts';
 import { runtimeFromAnnotations } from '../config/kubernetes-bandwidth.ts';
+import { DIRECTIONS } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { CliIo } from '../cli/runner.ts';
 import { OperatorError } from '../cli/errors.ts';
@@ -15,6 +16,7 @@ import { Registry } from '../state/registry.ts';
 import { startAgent, type RunningAgent } from './agent.ts';
 import type { AgentDeps, AttachmentView, Converged } from './deps.ts';
 import { kubeApi } from './kube.ts';
+import { watchNewRecords } from './registry-watch.ts';
 import { loadKubeConfig } from './kubeconfig.ts';
 import type { AgentSettings } from './settings.ts';
 
@@ -39,6 +41,7 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
     changed: outcome.changed,
     policyChanged: JSON.stringify(outcome.previous.policy) !== JSON.stringify(outcome.record.policy),
     commands: outcome.commands,
+    shapedBy: shapedBy(outcome.record),
   });
   const deps: AgentDeps = {
     listAttachments: () => registry.list().records.map(view),
@@ -47,11 +50,26 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
     async keepInForce(ref, logger) {
       const record = registry.get(ref);
       if (!record) throw new AttachmentNotFoundError(ref, registry.stateDir);
-      const inputs = { ...(record.runtime ? { runtime: record.runtime } : {}), ...(record.annotations ? { annotations: record.annotations } : {}) };
+      const inputs = {
+        ...(record.runtime ? { runtime: record.runtime } : {}),
+        ...(record.annotations ? { annotations: record.annotations } : {}),
+        ...(record.bandwidthPolicy ? { policy: record.bandwidthPolicy } : {}),
+      };
       return converged(await applyPodInputs(registry, ref, inputs, { log: details(logger), tools }));
     },
     runtimeFromAnnotations,
     readStats: () => readStats(registry, {}, statsTools),
+    watchNewAttachments: (onNew) =>
+      watchNewRecords(
+        `${settings.stateDir}/attachments`,
+        (fileName) => {
+          // "<ifname>@<containerId>.json" (src/state/registry.ts)
+          const [ifname = '', containerId = ''] = fileName.slice(0, -'.json'.length).split('@');
+          const pod = registry.get({ containerId, ifname })?.pod;
+          if (pod) onNew(pod);
+        },
+        (error) => log.warn({ error: error.message }, 'cannot watch the registry for new attachments: a pod added before the agent saw it gets its BandwidthPolicy at the next resync'),
+      ),
   };
   let agent: RunningAgent;
   try {
@@ -70,6 +88,11 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   await agent.stop();
   log.info({}, 'stopped');
   return 0;
+}
+
+/** The BandwidthPolicies the record's policy in force comes from (directions whose source is `policy`). */
+function shapedBy(record: AttachmentRecord): string[] {
+  return [...new Set(DIRECTIONS.flatMap((direction) => (record.sources[direction] === 'policy' && record.bandwidthPolicy?.[direction] ? [record.bandwidthPolicy[direction].name] : [])))];
 }
 
 function view(record: AttachmentRecord): AttachmentView {

@@ -1,7 +1,9 @@
 /**
  * A stand-in for kube-apiserver (none can be installed here), speaking just enough of its wire
  * format for the agent: pods listed and watched across namespaces with a `spec.nodeName` field
- * selector, resourceVersions, watch events as newline-delimited JSON on a chunked response kept
+ * selector, BandwidthPolicies (tcqos.io/v1alpha1) listed and watched across namespaces with
+ * metadata.generation moving on spec changes only and their status subresource written with JSON
+ * merge patch under a resourceVersion precondition (409 Conflict when it moved on), resourceVersions, watch events as newline-delimited JSON on a chunked response kept
  * open, BOOKMARKs, 410 Gone once history is compacted (as an ERROR event on a 200 response, or
  * as an HTTP 410, both of which real servers send), Events posted on pods, TokenReviews and
  * SubjectAccessReviews (for the agent's /metrics: tokens and grants set by the test), and injected
@@ -19,6 +21,7 @@ export interface PodSpec {
   readonly name: string;
   readonly nodeName: string;
   readonly annotations?: Record<string, string>;
+  readonly labels?: Record<string, string>;
   readonly uid?: string;
   /** The pod's containers (default: one plain container "app"). */
   readonly containers?: ReadonlyArray<{ readonly name: string; readonly securityContext?: { readonly privileged?: boolean; readonly capabilities?: { readonly add?: readonly string[] } } }>;
@@ -72,20 +75,34 @@ export type Fault = { readonly status: number } | 'reset';
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface PodObject {
-  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string; annotations?: Record<string, string> };
+  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; creationTimestamp: string; annotations?: Record<string, string>; labels?: Record<string, string> };
   spec: { nodeName: string; containers: Array<{ name: string; image: string; securityContext?: object }> };
   status: { phase: string };
 }
+/** A BandwidthPolicy as the API server stores it. */
+export interface PolicyObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; generation: number; creationTimestamp: string };
+  spec: unknown;
+  status?: Record<string, unknown>;
+}
+type Kind = 'pods' | 'policies';
 interface Change {
   readonly resourceVersion: number;
   readonly type: EventType;
-  readonly pod: PodObject;
+  readonly kind: Kind;
+  readonly pod: PodObject | PolicyObject;
 }
 interface Watcher {
   readonly response: ServerResponse;
+  readonly kind: Kind;
   readonly nodeName: string | undefined;
   readonly bookmarks: boolean;
 }
+
+const POLICIES_PATH = '/apis/tcqos.io/v1alpha1/bandwidthpolicies';
+const POLICY_STATUS_PATH = /^\/apis\/tcqos\.io\/v1alpha1\/namespaces\/([^/]+)\/bandwidthpolicies\/([^/]+)\/status$/;
 
 export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
@@ -104,6 +121,13 @@ export class FakeApiServer {
   private readonly server: Server;
   private readonly started = Date.now();
   private readonly pods = new Map<string, PodObject>();
+  private readonly policies = new Map<string, PolicyObject>();
+  /** Status writes accepted, with the writer's patch (for tests: who wrote what). */
+  readonly statusWrites: Array<{ readonly namespace: string; readonly name: string; readonly patch: Record<string, unknown> }> = [];
+  /** Status writes refused with 409 Conflict. */
+  statusConflicts = 0;
+  /** Serve no BandwidthPolicy (404), as a cluster without the CRD. */
+  withoutPolicyCrd = false;
   private readonly history: Change[] = [];
   private readonly watchers = new Set<Watcher>();
   private readonly faults: Fault[] = [];
@@ -177,6 +201,7 @@ export class FakeApiServer {
         resourceVersion: '',
         creationTimestamp: known?.metadata.creationTimestamp ?? new Date().toISOString(),
         ...(spec.annotations ? { annotations: { ...spec.annotations } } : {}),
+        ...(spec.labels ? { labels: { ...spec.labels } } : {}),
       },
       spec: {
         nodeName: spec.nodeName,
@@ -196,6 +221,43 @@ export class FakeApiServer {
       else annotations[key] = value;
     }
     this.change('MODIFIED', { ...known, metadata: { ...known.metadata, annotations } });
+  }
+
+  /** Replaces the pod's labels: one MODIFIED event. */
+  setLabels(namespace: string, name: string, labels: Record<string, string>): void {
+    const known = this.mustGet(namespace, name);
+    this.change('MODIFIED', { ...known, metadata: { ...known.metadata, labels: { ...labels } } });
+  }
+
+  /** Creates the BandwidthPolicy (ADDED, generation 1) or replaces its spec (MODIFIED, generation + 1). */
+  setPolicy(namespace: string, name: string, spec: unknown): void {
+    const known = this.policies.get(`${namespace}/${name}`);
+    const policy: PolicyObject = {
+      apiVersion: 'tcqos.io/v1alpha1',
+      kind: 'BandwidthPolicy',
+      metadata: {
+        name,
+        namespace,
+        uid: known?.metadata.uid ?? randomUUID(),
+        resourceVersion: '',
+        generation: (known?.metadata.generation ?? 0) + 1,
+        creationTimestamp: known?.metadata.creationTimestamp ?? new Date().toISOString(),
+      },
+      spec,
+      ...(known?.status ? { status: known.status } : {}),
+    };
+    this.changePolicy(known ? 'MODIFIED' : 'ADDED', policy);
+  }
+
+  deletePolicy(namespace: string, name: string): void {
+    const known = this.policies.get(`${namespace}/${name}`);
+    if (!known) throw new Error(`fake apiserver: no BandwidthPolicy ${namespace}/${name}`);
+    this.changePolicy('DELETED', known);
+  }
+
+  /** The BandwidthPolicy as stored (status included). */
+  policy(namespace: string, name: string): PolicyObject | undefined {
+    return this.policies.get(`${namespace}/${name}`);
   }
 
   /** A change the agent does not care about (a status update): one MODIFIED event. */
@@ -239,9 +301,14 @@ export class FakeApiServer {
     this.faults.push(...faults);
   }
 
-  requestsTo(kind: 'list' | 'watch' | 'event' | 'tokenreview' | 'subjectaccessreview'): RecordedRequest[] {
+  requestsTo(kind: 'list' | 'watch' | 'event' | 'tokenreview' | 'subjectaccessreview' | 'policy-list' | 'policy-watch' | 'policy-status'): RecordedRequest[] {
     return this.requests.filter((request) => {
       switch (kind) {
+        case 'policy-list':
+        case 'policy-watch':
+          return request.path === POLICIES_PATH && (request.query['watch'] === 'true') === (kind === 'policy-watch');
+        case 'policy-status':
+          return request.method === 'PATCH' && POLICY_STATUS_PATH.test(request.path);
         case 'event':
           return request.method === 'POST' && request.path.endsWith('/events');
         case 'tokenreview':
@@ -274,11 +341,49 @@ export class FakeApiServer {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     if (type === 'DELETED') this.pods.delete(key);
     else this.pods.set(key, stamped);
-    const change = { resourceVersion: this.resourceVersion, type, pod: stamped };
+    const change = { resourceVersion: this.resourceVersion, type, kind: 'pods' as const, pod: stamped };
     this.history.push(change);
     for (const watcher of this.watchers) {
-      if (matches(stamped, watcher.nodeName)) this.send(watcher, { type, object: stamped });
+      if (watcher.kind === 'pods' && matches(stamped, watcher.nodeName)) this.send(watcher, { type, object: stamped });
     }
+  }
+
+  private changePolicy(type: EventType, policy: PolicyObject): void {
+    this.resourceVersion += 1;
+    const stamped: PolicyObject = { ...policy, metadata: { ...policy.metadata, resourceVersion: String(this.resourceVersion) } };
+    const key = `${policy.metadata.namespace}/${policy.metadata.name}`;
+    if (type === 'DELETED') this.policies.delete(key);
+    else this.policies.set(key, stamped);
+    this.history.push({ resourceVersion: this.resourceVersion, type, kind: 'policies', pod: stamped });
+    for (const watcher of this.watchers) if (watcher.kind === 'policies') this.send(watcher, { type, object: stamped });
+  }
+
+  /** PATCH .../status, JSON merge patch: refused with 409 when metadata.resourceVersion is not the stored one. */
+  private patchPolicyStatus(namespace: string, name: string, request: IncomingMessage, response: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const known = this.policies.get(`${namespace}/${name}`);
+      if (!known) {
+        reply(response, 404, status(404, 'NotFound', `bandwidthpolicies.tcqos.io "${name}" not found`));
+        return;
+      }
+      if (request.headers['content-type'] !== 'application/merge-patch+json') {
+        reply(response, 415, status(415, 'UnsupportedMediaType', `the fake apiserver takes merge patches only, not ${request.headers['content-type']}`));
+        return;
+      }
+      const patch = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { metadata?: { resourceVersion?: string }; status?: unknown };
+      const precondition = patch.metadata?.resourceVersion;
+      if (precondition !== undefined && precondition !== known.metadata.resourceVersion) {
+        this.statusConflicts++;
+        reply(response, 409, status(409, 'Conflict', `Operation cannot be fulfilled on bandwidthpolicies.tcqos.io "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+        return;
+      }
+      this.statusWrites.push({ namespace, name, patch: patch as Record<string, unknown> });
+      const merged = mergePatch(known.status ?? {}, patch.status ?? {}) as Record<string, unknown>;
+      this.changePolicy('MODIFIED', { ...known, status: merged });
+      reply(response, 200, this.policies.get(`${namespace}/${name}`)!);
+    });
   }
 
   private handle(request: IncomingMessage, response: ServerResponse): void {
@@ -297,6 +402,16 @@ export class FakeApiServer {
     const eventsPath = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(url.pathname);
     if (request.method === 'POST' && eventsPath) {
       this.postEvent(eventsPath[1]!, request, response);
+      return;
+    }
+    const statusPath = POLICY_STATUS_PATH.exec(url.pathname);
+    if (request.method === 'PATCH' && statusPath && !this.withoutPolicyCrd) {
+      this.patchPolicyStatus(decodeURIComponent(statusPath[1]!), decodeURIComponent(statusPath[2]!), request, response);
+      return;
+    }
+    if (request.method === 'GET' && url.pathname === POLICIES_PATH && !this.withoutPolicyCrd) {
+      if (query['watch'] === 'true') this.watch(query, 'policies', undefined, response);
+      else reply(response, 200, { apiVersion: 'tcqos.io/v1alpha1', kind: 'BandwidthPolicyList', metadata: { resourceVersion: String(this.resourceVersion) }, items: [...this.policies.values()] });
       return;
     }
     if (request.method !== 'GET' || url.pathname !== '/api/v1/pods') {
@@ -318,7 +433,7 @@ export class FakeApiServer {
       reply(response, 400, status(400, 'BadRequest', `the fake apiserver only knows the fieldSelector spec.nodeName=X, not ${selector}`));
       return;
     }
-    if (query['watch'] === 'true') this.watch(query, nodeName, response);
+    if (query['watch'] === 'true') this.watch(query, 'pods', nodeName, response);
     else this.list(nodeName, response);
   }
 
@@ -327,7 +442,7 @@ export class FakeApiServer {
     reply(response, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) }, items });
   }
 
-  private watch(query: Record<string, string>, nodeName: string | undefined, response: ServerResponse): void {
+  private watch(query: Record<string, string>, kind: Kind, nodeName: string | undefined, response: ServerResponse): void {
     const from = query['resourceVersion'];
     const since = from === undefined || from === '' || from === '0' ? undefined : Number(from);
     if (since !== undefined && since < this.compactedTo) {
@@ -342,15 +457,16 @@ export class FakeApiServer {
     response.writeHead(200, { 'content-type': 'application/json' });
     // like kube-apiserver: the headers go out at once, so the client knows the watch is open
     response.flushHeaders();
-    const watcher: Watcher = { response, nodeName, bookmarks: query['allowWatchBookmarks'] === 'true' };
+    const watcher: Watcher = { response, kind, nodeName, bookmarks: query['allowWatchBookmarks'] === 'true' };
     this.watchers.add(watcher);
     response.on('close', () => this.watchers.delete(watcher));
     if (since === undefined) {
       // no resourceVersion: the current state as ADDED events, then changes
-      for (const pod of this.pods.values()) if (matches(pod, nodeName)) this.send(watcher, { type: 'ADDED', object: pod });
+      const objects = kind === 'pods' ? [...this.pods.values()].filter((pod) => matches(pod, nodeName)) : [...this.policies.values()];
+      for (const object of objects) this.send(watcher, { type: 'ADDED', object });
     } else {
       for (const change of this.history) {
-        if (change.resourceVersion > since && matches(change.pod, nodeName)) this.send(watcher, { type: change.type, object: change.pod });
+        if (change.resourceVersion > since && change.kind === kind && (kind === 'policies' || matches(change.pod as PodObject, nodeName))) this.send(watcher, { type: change.type, object: change.pod });
       }
     }
     const timeout = Number(query['timeoutSeconds']);
@@ -366,6 +482,10 @@ export class FakeApiServer {
     request.on('end', () => {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as PostedEvent & { metadata: { generateName?: string; name?: string } };
       const name = body.metadata.name ?? `${body.metadata.generateName ?? 'event.'}${randomUUID().slice(0, 8)}`;
+      if (this.events.some((known) => known.metadata.namespace === namespace && known.metadata.name === name)) {
+        reply(response, 409, status(409, 'AlreadyExists', `events "${name}" already exists`));
+        return;
+      }
       const event = { ...body, metadata: { ...body.metadata, name, namespace } } as PostedEvent;
       this.events.push(event);
       setTimeout(() => reply(response, 201, { kind: 'Event', apiVersion: 'v1', ...event }), this.eventDelayMs);
@@ -406,6 +526,17 @@ export class FakeApiServer {
     this.watchers.delete(watcher);
     watcher.response.end();
   }
+}
+
+/** RFC 7386: objects merge key by key, null deletes, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
 }
 
 function matches(pod: PodObject, nodeName: string | undefined): boolean {

@@ -13,6 +13,7 @@ import { dumpYaml, loadYaml } from '@kubernetes/client-node';
 import { load, loadAll } from 'js-yaml';
 import { DaemonSet, type IDaemonSet } from 'kubernetes-models/apps/v1';
 import { ClusterRole, ClusterRoleBinding, type IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { ConfigMap, Namespace, ServiceAccount, type IConfigMap } from 'kubernetes-models/v1';
 import type { IContainer, IVolume } from 'kubernetes-models/v1';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -54,6 +55,7 @@ const MODELS: Readonly<Record<string, { new (data: never): { validate(): void } 
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'apps/v1/DaemonSet': DaemonSet,
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
 };
 
 function withoutFile(manifest: Manifest): Record<string, unknown> {
@@ -85,9 +87,11 @@ function grants(rules: readonly Rule[]): string[] {
  * ?watch=true), of one object get; POST create, PUT update, PATCH patch, DELETE delete.
  */
 function rbacOf(request: RecordedRequest): string {
-  const match = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(\/[^/]+)?$/.exec(request.path);
+  const match = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(\/[^/]+)?(\/[^/]+)?$/.exec(request.path);
   if (!match) throw new Error(`not a resource path: ${request.method} ${request.path}`);
-  const [, group = '', resource, name] = match;
+  const [, group = '', plural, name, subresource] = match;
+  // a subresource is granted as "resource/subresource" (bandwidthpolicies/status)
+  const resource = subresource ? `${plural}${subresource}` : plural;
   const verb =
     request.method === 'GET' ? (name ? 'get' : request.query['watch'] === 'true' ? 'watch' : 'list') : ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[request.method];
   if (!verb) throw new Error(`no RBAC verb for ${request.method} ${request.path}`);
@@ -108,6 +112,9 @@ async function callsOfTheAgent(settingsJson: string): Promise<string[]> {
     fake.addToken('scraper', { username: 'prometheus' });
     fake.grant('prometheus', 'get', '/metrics');
     fake.setPod({ namespace: 'shop', name: 'web', nodeName: 'n', annotations: { 'tcqos.io/policy': 'not json' }, containers: [{ name: 'app', securityContext: { privileged: true } }] });
+    // a policy selecting the pod (its node's status entry is written) and one the agent refuses (an Event on it)
+    fake.setPolicy('shop', 'web', { podSelector: {}, egress: { rate: '10mbit' } });
+    fake.setPolicy('shop', 'broken', { podSelector: {}, egress: { rate: 'fast' } });
     let drifted = true;
     const deps: AgentDeps = {
       listAttachments: () => [{ containerId: 'c', ifname: 'eth0', network: 'net', pod: { namespace: 'shop', name: 'web' }, site: 'pod' }],
@@ -127,8 +134,14 @@ async function callsOfTheAgent(settingsJson: string): Promise<string[]> {
     const { config, source } = loadKubeConfig(join(dir, 'kubeconfig'), {});
     const agent = await startAgent(settings, kubeApi(config, source, 'n'), deps, { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined });
     try {
-      for (let i = 0; i < 100 && fake.events.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(fake.events.map((event) => event.reason).sort()).toEqual(['TcqosDriftHealed', 'TcqosPolicyInvalid', 'TcqosShapingBypassable']);
+      for (let i = 0; i < 100 && (fake.events.length < 4 || !fake.statusWrites.length); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(fake.events.map((event) => `${event.involvedObject.kind} ${event.reason}`).sort()).toEqual([
+        'BandwidthPolicy TcqosPolicyInvalid',
+        'Pod TcqosDriftHealed',
+        'Pod TcqosPolicyInvalid',
+        'Pod TcqosShapingBypassable',
+      ]);
+      expect(fake.statusWrites.map((write) => write.name)).toContain('web');
       const scrape = await agentGet({ scheme: agent.scheme, host: '127.0.0.1', port: agent.address.port }, '/metrics', { token: 'scraper' });
       expect(scrape.status).toBe(200);
     } finally {
@@ -172,7 +185,7 @@ function volumeAt(container: IContainer, path: string): IVolume {
 
 describe('deploy/ manifests', () => {
   it('are the kinds tcqos needs, each valid against its Kubernetes schema', () => {
-    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+    expect(manifests.map((manifest) => manifest.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'DaemonSet', 'Namespace', 'ServiceAccount']);
     for (const manifest of manifests) {
       const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
       expect(Model, `${manifest.file}: no model for ${manifest.apiVersion} ${manifest.kind}`).toBeDefined();
@@ -190,9 +203,12 @@ describe('deploy/ manifests', () => {
 
   it('create the namespace before anything in it, and refer only to objects they define', () => {
     const namespace = only<object>('Namespace').metadata.name;
-    const namespaced = manifests.filter((manifest) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(manifest.kind));
+    const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition'];
+    const namespaced = manifests.filter((manifest) => !clusterScoped.includes(manifest.kind));
     for (const manifest of namespaced) expect(manifest.metadata.namespace, `${manifest.kind} ${manifest.metadata.name}`).toBe(namespace);
-    expect(manifests[0]?.kind).toBe('Namespace');
+    // kubectl applies the files by name, each file's documents in order
+    const namespaceAt = manifests.findIndex((manifest) => manifest.kind === 'Namespace');
+    for (const manifest of namespaced) expect(manifests.indexOf(manifest), `${manifest.kind} ${manifest.metadata.name}`).toBeGreaterThan(namespaceAt);
 
     const binding = only<IClusterRoleBinding>('ClusterRoleBinding');
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: 'tcqos-agent' });
@@ -220,6 +236,9 @@ describe('deploy/ manifests', () => {
       '/pods watch',
       'authentication.k8s.io/tokenreviews create',
       'authorization.k8s.io/subjectaccessreviews create',
+      'tcqos.io/bandwidthpolicies list',
+      'tcqos.io/bandwidthpolicies watch',
+      'tcqos.io/bandwidthpolicies/status patch',
     ]);
     expect(grants(rules)).toEqual(called);
   });

@@ -75,7 +75,7 @@ function asServed(node: Node): Node {
 /** The x-kubernetes-validations rules that apply to `value` (under `node`), evaluated; the first failing rule's message. */
 function celRefusal(node: Node, value: unknown): string | undefined {
   for (const rule of (node['x-kubernetes-validations'] as Array<{ rule: string; message: string }> | undefined) ?? []) {
-    if (celRun(rule.rule, { self: value }) !== true) return rule.message;
+    if (celRun(rule.rule, { self: value as never }) !== true) return rule.message;
   }
   if (Array.isArray(value) && node['items']) {
     for (const item of value) {
@@ -211,6 +211,13 @@ describe('the BandwidthPolicy CRD', () => {
     const rate = ((specSchema['properties'] as Record<string, Node>)['egress']!['properties'] as Record<string, Node>)['rate'];
     expect(rate).toMatchObject({ 'x-kubernetes-int-or-string': true });
     expect(() => structural({ type: 'object', patternProperties: {} })).toThrow(/no structural equivalent for the keyword patternProperties/);
+  });
+
+  it('accepts the commented example in conf/, as tcqos does', () => {
+    const example = load(readFileSync(new URL('../../conf/bandwidthpolicy.yaml', import.meta.url), 'utf8')) as { apiVersion: string; kind: string; spec: unknown };
+    expect([example.apiVersion, example.kind]).toEqual(['tcqos.io/v1alpha1', 'BandwidthPolicy']);
+    expect(apiServerRefusal(example.spec)).toBeUndefined();
+    expect(tcqosRefusal(example.spec)).toBeUndefined();
   });
 
   it('accepts and refuses the same documents as the plugin\'s schema, and never refuses what tcqos accepts', () => {
