@@ -76,6 +76,10 @@ export function checkAdmission(registry: Registry, record: AttachmentRecord): vo
 export interface UplinkUsage {
   readonly name: string;
   readonly capacity: number;
+  /** Kept for traffic that is no attachment's (0 for records from before reserves). */
+  readonly reserve: number;
+  /** Whether the uplink's own tree keeps the guarantees (uplink.enforce). */
+  readonly enforced: boolean;
   readonly egress: number;
   readonly ingress: number;
   readonly attachments: number;
@@ -85,7 +89,8 @@ export function uplinkUsage(records: readonly AttachmentRecord[]): UplinkUsage[]
   const usage = new Map<string, { -readonly [K in keyof UplinkUsage]: UplinkUsage[K] }>();
   for (const record of records) {
     if (!record.uplink) continue;
-    const entry = usage.get(record.uplink.name) ?? { name: record.uplink.name, capacity: record.uplink.capacity, egress: 0, ingress: 0, attachments: 0 };
+    const { name, capacity, reserve = 0, enforce = false } = record.uplink;
+    const entry = usage.get(name) ?? { name, capacity, reserve, enforced: enforce, egress: 0, ingress: 0, attachments: 0 };
     entry.egress += guaranteed(record.policy, 'egress');
     entry.ingress += guaranteed(record.policy, 'ingress');
     entry.attachments += 1;

@@ -27,7 +27,8 @@ import { deviceOf, withCarried, type CarriedDirection } from './carry.ts';
 import { NetnsSession, withSession, type SessionOptions } from '../netns/session.ts';
 import type { AttachmentRecord, PodIdentity, UplinkShare } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
-import { classId, QDISC_HANDLE, ROOT_CLASS_MINOR } from '../tc/handles.ts';
+import { classId, ifbName, QDISC_HANDLE, ROOT_CLASS_MINOR } from '../tc/handles.ts';
+import { enforcedUplinkOf, type UplinkTarget } from './uplink.ts';
 import type { TcCounters } from '../tc/types.ts';
 
 export interface ClassStats extends TcCounters {
@@ -47,6 +48,14 @@ export interface DirectionStats extends TcCounters {
   readonly classes: readonly ClassStats[];
 }
 
+/** The attachment's class on its enforced uplink's tree, one direction: rate = its guarantee there. */
+export interface UplinkClassStats extends TcCounters {
+  readonly direction: Direction;
+  readonly classId: string;
+  readonly rate: number;
+  readonly ceil: number;
+}
+
 export interface AttachmentStats {
   readonly containerId: string;
   readonly ifname: string;
@@ -56,6 +65,8 @@ export interface AttachmentStats {
   /** The uplink the attachment's guarantees are admitted on, if the configuration names one. */
   readonly uplink?: UplinkShare;
   readonly directions: readonly DirectionStats[];
+  /** Its classes on the enforced uplink's tree (where it contends with the other pods), per direction. */
+  readonly onUplink?: readonly UplinkClassStats[];
 }
 
 export interface StatsFilter {
@@ -111,7 +122,43 @@ export async function readStats(registry: Registry, filter: StatsFilter = {}, to
     }
   };
   await Promise.all(Array.from({ length: Math.min(READS_AT_ONCE, records.length) }, worker));
-  return { stats: stats.filter((s): s is AttachmentStats => s !== undefined), unreadable };
+  const read = stats.filter((s): s is AttachmentStats => s !== undefined);
+  return { stats: await withUplinkClasses(read, records, tools, unreadable), unreadable };
+}
+
+/**
+ * Each attachment's classes on its enforced uplink, from one tc process per uplink (its root and
+ * its ifb): the uplink's figures are read once, whatever the number of its attachments.
+ */
+async function withUplinkClasses(stats: AttachmentStats[], records: readonly AttachmentRecord[], tools: SessionOptions, unreadable: UnreadableStats[]): Promise<AttachmentStats[]> {
+  const byAttachment = new Map(records.map((record) => [`${record.containerId}/${record.ifname}`, record]));
+  const uplinks = new Map<string, UplinkTarget>();
+  for (const record of records) {
+    const target = enforcedUplinkOf(record);
+    if (target) uplinks.set(target.name, target);
+  }
+  const counters = new Map<string, Map<string, DeviceCounters>>();
+  for (const target of uplinks.values()) {
+    try {
+      counters.set(target.name, await withSession(NetnsSession.node(tools, target.node), (node) => readCounters(node, [target.name, ifbName(target.name)])));
+    } catch (error) {
+      unreadable.push({ containerId: '', ifname: target.name, reason: `uplink ${target.name}: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  }
+  return stats.map((attachment) => {
+    const record = byAttachment.get(`${attachment.containerId}/${attachment.ifname}`)!;
+    const target = enforcedUplinkOf(record);
+    const devices = target && counters.get(target.name);
+    if (!target || !devices) return attachment;
+    const id = classId(record.uplinkClass!.minor);
+    const onUplink = DIRECTIONS.flatMap((direction): UplinkClassStats[] => {
+      const policy = record.policy[direction];
+      const device = devices.get(direction === 'egress' ? target.name : ifbName(target.name));
+      if (!policy || !device?.classes.some((c) => c.id === id)) return [];
+      return [{ direction, classId: id, rate: policy.rate, ceil: Math.min(policy.ceil, target.capacity), ...leafFigures(device, id) }];
+    });
+    return { ...attachment, onUplink };
+  });
 }
 
 /** The namespace the attachment's trees sit in: the pod's, or the node's for a veth pod's host end. */
@@ -148,6 +195,13 @@ const add = (a: TcCounters, b: TcCounters): TcCounters => ({
   backlogBytes: a.backlogBytes + b.backlogBytes,
 });
 
+/** A leaf class's figures: HTB's bytes, packets and backlog; its queue's drops; both overlimits. */
+function leafFigures(device: DeviceCounters, id: string): TcCounters {
+  const htb = device.classes.find((c) => c.id === id)?.counters ?? ZERO;
+  const queue = device.qdiscs.find((q) => q.parent === id)?.counters ?? ZERO;
+  return { bytes: htb.bytes, packets: htb.packets, backlogBytes: htb.backlogBytes, drops: queue.drops, overlimits: htb.overlimits + queue.overlimits };
+}
+
 /**
  * One direction's figures from its device's qdiscs and classes (see the top of this file), with what
  * replaced queues and classes had counted (`carried`); undefined when tcqos's HTB is not at the
@@ -162,15 +216,9 @@ export function directionStats(
 ): DirectionStats | undefined {
   const root = device.qdiscs.find((q) => q.root && q.handle === QDISC_HANDLE);
   if (!root) return undefined;
-  /** A leaf class's figures: HTB's bytes, packets and backlog; its queue's drops; both overlimits. */
-  const leafStats = (id: string): TcCounters => {
-    const htb = device.classes.find((c) => c.id === id)?.counters ?? ZERO;
-    const queue = device.qdiscs.find((q) => q.parent === id)?.counters ?? ZERO;
-    return { bytes: htb.bytes, packets: htb.packets, backlogBytes: htb.backlogBytes, drops: queue.drops, overlimits: htb.overlimits + queue.overlimits };
-  };
   const classes = policy.classes.map((configured): ClassStats => {
     const id = classId(ids[configured.name] ?? ROOT_CLASS_MINOR);
-    return withCarried({ name: configured.name, classId: id, rate: configured.rate, ceil: configured.ceil, ...leafStats(id) }, carried?.classes[configured.name]);
+    return withCarried({ name: configured.name, classId: id, rate: configured.rate, ceil: configured.ceil, ...leafFigures(device, id) }, carried?.classes[configured.name]);
   });
   // Every leaf queue of the tree, configured or not, so the total holds whatever the kernel counted.
   const leaves = device.qdiscs.filter((q) => q.parent !== undefined).map((q) => q.counters);

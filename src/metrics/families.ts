@@ -50,6 +50,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: `Bytes sent through the HTB class since it was created, ${WIRE}; ${SIDE}.`,
       direction: `Bytes shaped in this direction of the attachment, all classes together, ${WIRE}; ${SIDE}.`,
+      uplink_class: `Bytes of the attachment's class on its enforced uplink's tree (where it contends with the node's other pods), ${WIRE}; ${SIDE}.`,
     },
   },
   {
@@ -57,6 +58,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: `Packets (frames on the wire) sent through the HTB class since it was created; ${SIDE}.`,
       direction: `Packets (frames on the wire) shaped in this direction of the attachment, all classes together; ${SIDE}.`,
+      uplink_class: `Packets (frames on the wire) through the attachment's class on its enforced uplink's tree; ${SIDE}.`,
     },
   },
   {
@@ -64,6 +66,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: "Frames the class's leaf queue (tbf) refused because it was full, each frame of a GSO packet counted; with those of queues a live update replaced.",
       direction: 'Frames dropped in this direction of the attachment: its classes\' drops, plus packets the HTB qdisc dropped before any class took them.',
+      uplink_class: "Frames the leaf queue of the attachment's class on the uplink's tree refused because it was full.",
     },
   },
   {
@@ -71,6 +74,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: 'Times the class held a frame back at its ceiling (its leaf queue short of tokens, or its HTB ceil bucket empty): at its limit, which alone is not loss.',
       direction: "Times this direction held a frame back: its classes' overlimits, plus the HTB qdisc's for its total (the direction's own rate reached).",
+      uplink_class: "Times the attachment's class on the uplink's tree held a frame back at its ceiling (the attachment's cap, enforced outside the pod).",
     },
   },
   {
@@ -78,6 +82,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: 'Bytes queued in the HTB class now, waiting to be sent.',
       direction: 'Bytes queued in this direction of the attachment now, all classes together.',
+      uplink_class: "Bytes queued in the attachment's class on the uplink's tree now.",
     },
   },
   {
@@ -85,6 +90,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: 'Rate the HTB class is guaranteed (configured), in bytes per second of frames on the wire (the configured bit/s divided by 8).',
       direction: 'Rate configured for this direction of the attachment as a whole, in bytes per second of frames on the wire (bit/s divided by 8).',
+      uplink_class: "Rate the attachment is guaranteed on the uplink (its guaranteed rate), in bytes per second (bit/s divided by 8).",
     },
   },
   {
@@ -92,6 +98,7 @@ const MEASURES: readonly Measure[] = [
     help: {
       class: 'Most the HTB class may send, borrowing what other classes leave unused (configured ceil), in bytes per second (bit/s divided by 8).',
       direction: 'Most this direction of the attachment may send (configured ceil), in bytes per second (bit/s divided by 8).',
+      uplink_class: "Most the attachment may send through the uplink (its ceil, at most the uplink's capacity), in bytes per second (bit/s divided by 8).",
     },
   },
 ];
@@ -102,7 +109,7 @@ interface Row {
 }
 
 interface Scope {
-  readonly name: 'class' | 'direction';
+  readonly name: 'class' | 'direction' | 'uplink_class';
   readonly labelNames: readonly LabelName[];
   rows(stats: readonly AttachmentStats[]): Row[];
 }
@@ -111,7 +118,7 @@ interface Scope {
  * Prometheus reads an empty label value as no label: "" is how an attachment without a known pod,
  * or without an uplink, says so.
  */
-function directionLabels(attachment: AttachmentStats, direction: DirectionStats): Labels {
+function directionLabels(attachment: AttachmentStats, direction: Pick<DirectionStats, 'direction'>): Labels {
   return {
     container_id: attachment.containerId,
     interface: attachment.ifname,
@@ -141,6 +148,14 @@ const SCOPES: readonly Scope[] = [
     name: 'direction',
     labelNames: DIRECTION_LABELS,
     rows: (stats) => directionsOf(stats).map(({ attachment, direction }) => ({ labels: directionLabels(attachment, direction), measured: direction })),
+  },
+  {
+    // Families of their own (tcqos_uplink_class_*): the same traffic counted again where the pods
+    // contend, so no sum over a pod's own families counts a byte twice.
+    name: 'uplink_class',
+    labelNames: DIRECTION_LABELS,
+    rows: (stats) =>
+      stats.flatMap((attachment) => (attachment.onUplink ?? []).map((onUplink) => ({ labels: directionLabels(attachment, onUplink), measured: onUplink }))),
   },
 ];
 

@@ -31,7 +31,7 @@ function direction(record: AttachmentRecord, name: 'egress' | 'ingress'): string
 
 function uplinkLine(usage: UplinkUsage): string[] {
   const share = (guaranteed: number) => `${humanRate(guaranteed)} (${((guaranteed / usage.capacity) * 100).toFixed(1)}%)`;
-  return [usage.name, humanRate(usage.capacity), share(usage.egress), share(usage.ingress), String(usage.attachments)];
+  return [usage.name, humanRate(usage.capacity), humanRate(usage.reserve), usage.enforced ? 'yes' : 'no', share(usage.egress), share(usage.ingress), String(usage.attachments)];
 }
 
 export const listCommand: Subcommand = {
@@ -83,7 +83,7 @@ export const listCommand: Subcommand = {
       ),
     );
     if (uplinks.length) {
-      io.writeStdout(`\n${table(['UPLINK', right('CAPACITY'), right('EGRESS GUARANTEED'), right('INGRESS GUARANTEED'), right('ATTACHMENTS')], uplinks.map(uplinkLine))}`);
+      io.writeStdout(`\n${table(['UPLINK', right('CAPACITY'), right('RESERVE'), 'ENFORCED', right('EGRESS GUARANTEED'), right('INGRESS GUARANTEED'), right('ATTACHMENTS')], uplinks.map(uplinkLine))}`);
     }
     if (stale.size) {
       io.writeStderr(`${stale.size} stale attachment${stale.size === 1 ? '' : 's'} (network namespace gone, counted in no uplink total): "tcqos gc" drops ${stale.size === 1 ? 'its record' : 'their records'}\n`);

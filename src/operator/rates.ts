@@ -1,6 +1,9 @@
 /** Current rates from two readings of the byte counters (stats' NOW column, top's bars). Pure. */
 import type { AttachmentStats } from '../attachment/stats.ts';
 
+/** The class name under which an attachment's class on its uplink's tree is keyed (no configured class can be named so). */
+export const ON_UPLINK = '(uplink)';
+
 /** A class's key, or with `className` '' its direction's. */
 export function rateKey(attachment: Pick<AttachmentStats, 'containerId' | 'ifname'>, direction: string, className: string): string {
   return `${attachment.containerId}\0${attachment.ifname}\0${direction}\0${className}`;
@@ -13,6 +16,7 @@ function byteCounts(stats: readonly AttachmentStats[]): Map<string, number> {
       bytes.set(rateKey(a, d.direction, ''), d.bytes);
       for (const c of d.classes) bytes.set(rateKey(a, d.direction, c.name), c.bytes);
     }
+    for (const u of a.onUplink ?? []) bytes.set(rateKey(a, u.direction, ON_UPLINK), u.bytes);
   }
   return bytes;
 }

@@ -11,7 +11,7 @@ import type { SessionOptions } from '../netns/session.ts';
 import type { Registry } from '../state/registry.ts';
 import { registryFrom, STATE_DIR_HELP, STATE_DIR_OPTION, stringFlag } from './common.ts';
 import { attachmentLabel, byAttachment, humanBytes, humanRate, right, table } from './format.ts';
-import { currentRates, rateKey } from './rates.ts';
+import { currentRates, ON_UPLINK, rateKey } from './rates.ts';
 
 const USAGE = `Usage: tcqos stats [--container ID] [--ifname IF] [--json | --prometheus [--output FILE]]
                    [--interval SECONDS] [--state-dir DIR]
@@ -85,6 +85,9 @@ function asTable(stats: readonly AttachmentStats[], rates: Map<string, number> |
       ];
       rows.push([attachmentLabel(a), a.ifname, d.direction, '(total)', humanRate(d.rate), humanRate(d.ceil), ...counters(d), current(a, d.direction, '')]);
       for (const c of d.classes) rows.push(['', '', '', c.name, humanRate(c.rate), humanRate(c.ceil), ...counters(c), current(a, d.direction, c.name)]);
+      // its class on the enforced uplink's tree, where it contends with the node's other pods
+      const u = a.onUplink?.find((onUplink) => onUplink.direction === d.direction);
+      if (u) rows.push(['', '', '', `(uplink ${a.uplink?.name ?? ''})`, humanRate(u.rate), humanRate(u.ceil), ...counters(u), current(a, d.direction, ON_UPLINK)]);
     }
   }
   return table(COLUMNS, rows);
@@ -97,6 +100,7 @@ function asJson(stats: readonly AttachmentStats[], rates: Map<string, number> | 
       const now = (name: string) => rates?.get(rateKey(a, d.direction, name));
       return { ...d, currentBitsPerSecond: now(''), classes: d.classes.map((c) => ({ ...c, currentBitsPerSecond: now(c.name) })) };
     }),
+    ...(a.onUplink ? { onUplink: a.onUplink.map((u) => ({ ...u, currentBitsPerSecond: rates?.get(rateKey(a, u.direction, ON_UPLINK)) })) } : {}),
   }));
   return `${JSON.stringify(withRates, null, 2)}\n`;
 }

@@ -11,7 +11,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ifbName } from '../../src/tc/handles.ts';
-import { flowWithIntervals, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
+import { flowWithIntervals, goodputMbit, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
 import { operator, prevResultFor, TCQOS_BINARY, TEST_STATE_DIR, type PluginResult } from '../helpers/plugin.ts';
 import { inNetns, run } from '../helpers/run.ts';
 import { UPLINK, UplinkBed, type UplinkPod } from '../helpers/uplink-bed.ts';
@@ -105,6 +105,19 @@ describe('three pods guaranteed 50, 30 and 10 of a 100 Mbit/s uplink, flooding w
     const reapplied = await operator(node, ['update', '--container', b!.containerId, '--ifname', 'eth0', '--config', '-'], JSON.stringify(guaranteed(30)));
     expect(reapplied.exitCode, reapplied.stderr).toBe(0);
     await must200(await call('CHECK', b!, guaranteed(30)), 'CHECK after the converge');
+  });
+
+  it('list shows the uplink enforced with its reserve; stats and Prometheus show each pod\'s class there apart from its own tree', async () => {
+    const listed = await operator(node, ['list']);
+    expect(listed.stdout).toMatch(/UPLINK\s+CAPACITY\s+RESERVE\s+ENFORCED/);
+    expect(listed.stdout).toMatch(/up0\s+100 Mbit\/s\s+10 Mbit\/s\s+yes\s+90 Mbit\/s \(90\.0%\)/);
+    const [a] = pods;
+    await goodputMbit({ ...bed.flow(a!, 'egress', 5831, 1), seconds: 1, omitSeconds: 0 });
+    const stats = JSON.parse((await operator(node, ['stats', '--json', '--container', a!.containerId, '--interval', '0'])).stdout) as Array<{ onUplink?: Array<{ direction: string; classId: string; rate: number; bytes: number }> }>;
+    expect(stats[0]!.onUplink?.map((u) => [u.direction, u.classId, u.rate])).toEqual([['egress', classOf(a!), 50e6], ['ingress', classOf(a!), 50e6]]);
+    expect(stats[0]!.onUplink![0]!.bytes).toBeGreaterThan(0);
+    const text = (await operator(node, ['stats', '--prometheus'])).stdout;
+    expect(text).toMatch(new RegExp(`tcqos_uplink_class_bytes_total\\{[^}]*container_id="${a!.containerId}"[^}]*direction="egress"[^}]*uplink="up0"[^}]*\\} [1-9]`));
   });
 
   it('the node\'s own traffic keeps its reserve while the pods flood', async () => {

@@ -139,8 +139,8 @@ describe('the registry', () => {
 
   it('adds up each uplink\'s guaranteed rates for list', async () => {
     dir = mkdtempSync(join(tmpdir(), 'tcqos-registry-'));
-    const up = { name: 'up0', capacity: 100e6 };
+    const up = { name: 'up0', capacity: 100e6, reserve: 5e6, enforce: true };
     const usage = uplinkUsage([await record('a', '/', '15mbit', up), await record('b', '/', '30mbit', up), await record('c', '/', '5mbit')]);
-    expect(usage).toEqual([{ name: 'up0', capacity: 100e6, egress: 45e6, ingress: 0, attachments: 2 }]);
+    expect(usage).toEqual([{ name: 'up0', capacity: 100e6, reserve: 5e6, enforced: true, egress: 45e6, ingress: 0, attachments: 2 }]);
   });
 });

@@ -89,8 +89,8 @@ beforeAll(async () => {
 });
 
 describe('renderStats', () => {
-  it('exposes seven class families, seven direction families and four uplink gauges, in node_exporter style', () => {
-    const expected = ['class', 'direction'].flatMap((scope) => MEASURES.map((m) => [`tcqos_${scope}_${m.suffix}`, m.type]));
+  it('exposes seven class families, seven direction families, seven of each attachment\'s class on its uplink and four uplink gauges, in node_exporter style', () => {
+    const expected = ['class', 'direction', 'uplink_class'].flatMap((scope) => MEASURES.map((m) => [`tcqos_${scope}_${m.suffix}`, m.type]));
     const uplink = ['capacity_bytes_per_second', 'guaranteeable_bytes_per_second', 'guaranteed_bytes_per_second', 'attachments'].map((suffix) => [`tcqos_uplink_${suffix}`, 'gauge']);
     expect([...families.values()].map((f) => [f.name, f.type])).toEqual([...expected, ...uplink]);
   });
@@ -173,7 +173,7 @@ describe('renderStats', () => {
 
   it('declares every family even with no attachments, with no series', async () => {
     const empty = parseExposition(await renderStats([]));
-    expect(empty.size).toBe(18);
+    expect(empty.size).toBe(25);
     for (const family of empty.values()) expect(family.samples).toEqual([]);
   });
 });
