@@ -215,7 +215,7 @@ describe('tcqos install', () => {
   it('answers bad usage with exit 2 and one line', async () => {
     const result = await tcqos('install', '--conf-dir', confDir);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr.trim()).toBe("tcqos install: --bin-dir DIR is required (the runtime's CNI plugin directory, e.g. /opt/cni/bin)");
+    expect(result.stderr.trim()).toBe("tcqos install: --bin-dir DIR is required (the runtime's CNI plugin directory, e.g. /opt/cni/bin) (see \"tcqos install --help\")");
   });
 });
 
