@@ -7,11 +7,12 @@
  * Knobs (environment): BENCH_REPEATS (3), BENCH_SECONDS (4, per accuracy/class flow),
  * BENCH_LOAD_SECONDS (5), BENCH_LATENCY_RUNS (40), BENCH_SCALE_PODS (100), BENCH_RATES (1,10,100,1000,10000),
  * BENCH_SCRAPE_SIZES (10,100,250: attachments under the node agent),
- * BENCH_SECTIONS (latency,accuracy,classes,load,scale,scrape), BENCH_CC (TCP congestion control of the
+ * BENCH_POLICY_PODS (100: pods selected by one BandwidthPolicy),
+ * BENCH_SECTIONS (latency,accuracy,classes,load,scale,scrape,policy), BENCH_CC (TCP congestion control of the
  * iperf3 senders, e.g. cubic; default: the host's). RESULTS.md is rewritten only by a run of every
  * section; a partial run writes bench/results/partial.md.
  */
-import { Bed } from './lib/bed.ts';
+import { Bed, RUNNER } from './lib/bed.ts';
 import { nowMs } from './lib/flow.ts';
 import { attachPods } from './lib/setups.ts';
 import { machine, type Machine } from './lib/machine.ts';
@@ -21,10 +22,11 @@ import { latency, type LatencyResult } from './sections/latency.ts';
 import { load, type LoadResult } from './sections/load.ts';
 import { scale, type ScaleResult } from './sections/scale.ts';
 import { scrape, type ScrapeResult } from './sections/scrape.ts';
+import { policy, type PolicyResult } from './sections/policy.ts';
 import { report } from './report.ts';
 import { writeResults } from './lib/results-file.ts';
 
-const SECTIONS = ['latency', 'accuracy', 'classes', 'load', 'scale', 'scrape'] as const;
+const SECTIONS = ['latency', 'accuracy', 'classes', 'load', 'scale', 'scrape', 'policy'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export interface Settings {
@@ -35,6 +37,8 @@ export interface Settings {
   readonly scalePods: number;
   /** Attachment counts the node agent is measured at. */
   readonly scrapeSizes: readonly number[];
+  /** Pods selected by one BandwidthPolicy. */
+  readonly policyPods: number;
   readonly ratesMbit: readonly number[];
   readonly sections: readonly Section[];
   /** BENCH_CC: TCP congestion control of the iperf3 senders (iperf3 -C; default: the host's). */
@@ -52,6 +56,7 @@ export interface Results {
   readonly load?: LoadResult;
   readonly scale?: ScaleResult;
   readonly scrape?: ScrapeResult;
+  readonly policy?: PolicyResult;
 }
 
 function numberEnv(name: string, fallback: number): number {
@@ -72,6 +77,7 @@ function settingsFromEnv(): Settings {
     latencyRuns: Math.round(numberEnv('BENCH_LATENCY_RUNS', 40)),
     scalePods: Math.round(numberEnv('BENCH_SCALE_PODS', 100)),
     scrapeSizes: (process.env['BENCH_SCRAPE_SIZES'] || '10,100,250').split(',').map(Number),
+    policyPods: Math.round(numberEnv('BENCH_POLICY_PODS', 100)),
     ratesMbit: (process.env['BENCH_RATES'] || '1,10,100,1000,10000').split(',').map(Number),
     sections: sections as Section[],
     congestionControl: process.env['BENCH_CC'] || undefined,
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
     if (want('load')) results.load = await load(bed, pods, { seconds: settings.loadSeconds }, log);
     if (want('scale')) results.scale = await scale(bed, settings.scalePods, log);
     if (want('scrape')) results.scrape = await scrape(bed, settings.scrapeSizes, log);
+    if (want('policy')) results.policy = await policy(bed, RUNNER, settings.policyPods, log);
   } finally {
     await bed.destroy();
   }

@@ -1,0 +1,89 @@
+/**
+ * A BandwidthPolicy's status written by several node agents at once, through the official client
+ * against the fake API server: each writes only its own entry of status.nodes and the totals, under
+ * the resourceVersion it saw; the one that lost the race gets 409 and writes again on the newer
+ * object, so no entry is lost; an entry that already says what the node would write is not written.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubeApi } from '../../src/agent/kube.ts';
+import { loadKubeConfig } from '../../src/agent/kubeconfig.ts';
+import { AgentMetrics } from '../../src/agent/metrics.ts';
+import type { PolicyView } from '../../src/agent/policy-api.ts';
+import { PolicyStatusWriter, type OwnEntry } from '../../src/agent/policy-status.ts';
+import { FakeApiServer } from '../helpers/fake-apiserver.ts';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never;
+let fake: FakeApiServer;
+let dir: string;
+
+/** The policy as an agent's watch would have delivered it (the fake's stored object). */
+function view(): PolicyView | undefined {
+  const stored = fake.policy('shop', 'web');
+  if (!stored) return undefined;
+  return { namespace: 'shop', name: 'web', uid: stored.metadata.uid, generation: stored.metadata.generation, spec: stored.spec, resourceVersion: stored.metadata.resourceVersion, ...(stored.status ? { status: stored.status } : {}) };
+}
+
+function writer(node: string, entry: () => OwnEntry | undefined, views: () => PolicyView | undefined = view): PolicyStatusWriter {
+  fake.writeKubeconfig(join(dir, 'kubeconfig'));
+  const { config, source } = loadKubeConfig(join(dir, 'kubeconfig'), {});
+  return new PolicyStatusWriter(kubeApi(config, source, node).policies, node, () => views(), () => entry(), 1000, new AgentMetrics(new Registry()), quiet);
+}
+
+beforeAll(async () => {
+  fake = await FakeApiServer.start();
+  dir = mkdtempSync(join(tmpdir(), 'tcqos-status-'));
+});
+afterAll(async () => {
+  await fake.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the status of a BandwidthPolicy', () => {
+  it('gets one entry per node and the totals, whoever writes first; the loser of a race writes again on the newer object', async () => {
+    fake.setPolicy('shop', 'web', { podSelector: { matchLabels: { app: 'web' } }, egress: { rate: '10mbit' } });
+    const seen = view()!;
+    const entries: Record<string, OwnEntry> = {
+      'node-a': { selector: 'app=web', observedGeneration: 1, selectedPods: 2, shapedPods: 2 },
+      'node-b': { selector: 'app=web', observedGeneration: 1, selectedPods: 3, shapedPods: 1, problem: 'node node-b: uplink eth9 cannot admit it' },
+    };
+    const racers = ['node-a', 'node-b'].map((node) => writer(node, () => entries[node], () => seen));
+    for (const racer of racers) racer.touch('shop/web');
+    // both on the same resourceVersion: one of them loses
+    await Promise.all(racers.map((racer) => racer.flush()));
+    expect(fake.statusConflicts).toBe(1);
+    const written = fake.policy('shop', 'web')!.status!['nodes'] as Array<{ node: string }>;
+    expect(written).toHaveLength(1);
+    // the loser writes again on the object its watch now delivers
+    const loser = written[0]!.node === 'node-a' ? 'node-b' : 'node-a';
+    const again = writer(loser, () => entries[loser]);
+    again.touch('shop/web');
+    await again.flush();
+    expect(fake.policy('shop', 'web')!.status).toMatchObject({
+      selector: 'app=web',
+      selectedPods: 5,
+      shapedPods: 3,
+      nodeCount: 2,
+      nodes: [
+        { node: 'node-a', observedGeneration: 1, selectedPods: 2, shapedPods: 2 },
+        { node: 'node-b', observedGeneration: 1, selectedPods: 3, shapedPods: 1, problem: 'node node-b: uplink eth9 cannot admit it' },
+      ],
+    });
+  });
+
+  it('writes nothing when its entry says it already, and removes its entry when it has nothing to say', async () => {
+    const writes = fake.statusWrites.length;
+    const same = writer('node-a', () => ({ selector: 'app=web', observedGeneration: 1, selectedPods: 2, shapedPods: 2 }));
+    same.touch('shop/web');
+    await same.flush();
+    expect(fake.statusWrites).toHaveLength(writes);
+    const gone = writer('node-a', () => undefined);
+    gone.touch('shop/web');
+    await gone.flush();
+    expect(fake.statusWrites).toHaveLength(writes + 1);
+    expect(fake.policy('shop', 'web')!.status).toMatchObject({ selectedPods: 3, shapedPods: 1, nodeCount: 1, nodes: [{ node: 'node-b' }] });
+  });
+});
