@@ -3,6 +3,7 @@
  * against the fake API server: each writes only its own entry of status.nodes and the totals, under
  * the resourceVersion it saw; the one that lost the race gets 409 and writes again on the newer
  * object, so no entry is lost; an entry that already says what the node would write is not written.
+ * A cluster without the CRD has no policies: the agent works as before.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,5 +86,41 @@ describe('the status of a BandwidthPolicy', () => {
     await gone.flush();
     expect(fake.statusWrites).toHaveLength(writes + 1);
     expect(fake.policy('shop', 'web')!.status).toMatchObject({ selectedPods: 3, shapedPods: 1, nodeCount: 1, nodes: [{ node: 'node-b' }] });
+  });
+});
+
+describe('a cluster without the BandwidthPolicy CRD', () => {
+  it('lists no policies and the agent converges its pods all the same', async () => {
+    const { startAgent } = await import('../../src/agent/agent.ts');
+    const { resolveSettings } = await import('../../src/agent/settings.ts');
+    const { writeFileSync } = await import('node:fs');
+    const bare = await FakeApiServer.start();
+    bare.withoutPolicyCrd = true;
+    bare.setPod({ namespace: 'shop', name: 'web', nodeName: 'n', labels: { app: 'web' } });
+    bare.writeKubeconfig(join(dir, 'bare-kubeconfig'));
+    writeFileSync(join(dir, 'bare.json'), JSON.stringify({ listen: '127.0.0.1:0', stateDir: dir, logLevel: 'silent', metricsAuth: 'none', relistBackoff: { initialSeconds: 0.05, maxSeconds: 0.1 } }));
+    const converged: string[] = [];
+    const deps = {
+      listAttachments: () => [{ containerId: 'c', ifname: 'eth0', network: 'net', pod: { namespace: 'shop', name: 'web' }, site: 'pod' as const }],
+      dropGone: () => [],
+      applyPodInputs: async (ref: { containerId: string }, inputs: { policy?: unknown }) => {
+        converged.push(`${ref.containerId} ${inputs.policy === undefined ? 'no policy' : 'policy'}`);
+        return { changed: false, policyChanged: false, commands: [] };
+      },
+      keepInForce: async () => ({ changed: false, policyChanged: false, commands: [] }),
+      runtimeFromAnnotations: () => undefined,
+      readStats: async () => ({ stats: [], unreadable: [] }),
+    };
+    const { config, source } = loadKubeConfig(join(dir, 'bare-kubeconfig'), {});
+    const agent = await startAgent(resolveSettings({ settings: join(dir, 'bare.json'), node: 'n' }, {}), kubeApi(config, source, 'n'), deps, quiet);
+    try {
+      await agent.idle();
+      expect(converged).toEqual(['c no policy']);
+      for (let i = 0; i < 100 && !agent.health().ok; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(agent.health()).toMatchObject({ ok: true, detail: 'watching the pods of node n' });
+    } finally {
+      await agent.stop();
+      await bare.close();
+    }
   });
 });
