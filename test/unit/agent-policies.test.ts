@@ -100,6 +100,20 @@ describe('BandwidthPolicies on a node', () => {
     expect(node.entryOf('shop/web')).toMatchObject({ selectedPods: 2, problem: expect.stringMatching(/spec\.egress\.rate/) });
   });
 
+  it('a policy a node cannot apply (an uplink cannot admit it) is reported once per change, naming the node, and shows in its status entry', async () => {
+    put('web', { podSelector: { matchLabels: { app: 'web' } }, egress: { rate: '10mbit' } });
+    convergeAll();
+    const refusal = 'uplink eth9 cannot admit a guarantee of 10mbit: 95mbit of 95mbit guaranteed';
+    await node.refuse('shop/web', 'not_admitted', refusal);
+    await node.refuse('shop/web', 'not_admitted', refusal); // the other pod, or the next resync
+    expect(events).toEqual([{ policy: 'shop/web', reason: 'not_admitted', message: refusal, node: 'node-a' }]);
+    expect(node.entryOf('shop/web')).toMatchObject({ selectedPods: 2, problem: refusal });
+    // a new generation may be refused again
+    put('web', { podSelector: { matchLabels: { app: 'web' } }, egress: { rate: '12mbit' } });
+    await node.refuse('shop/web', 'not_admitted', refusal);
+    expect(events).toHaveLength(2);
+  });
+
   it('writes each selected pod\'s entry for the plugin, removes it when nothing selects the pod or the pod goes, and drops stale ones', () => {
     put('web', { podSelector: { matchLabels: { app: 'web' } }, egress: { rate: '10mbit' } });
     convergeAll();
