@@ -2,7 +2,8 @@
  * The attachments' counters as /metrics serves them: read in the background every period and kept
  * as rendered text, so a scrape costs no process and no tc run, answers in milliseconds whatever
  * the number of attachments, and never waits behind a read. A refresh starts only after the last
- * one ended: on a slow node the snapshot gets older, refreshes never pile up.
+ * one ended, and after a pause at least three times as long as it took: on a slow node the snapshot
+ * gets older (tcqos_agent_stats_age_seconds says how old), and refreshes never take the node's CPU.
  *
  * An attachment whose netns exists but whose counters could not be read is counted
  * (tcqos_agent_stats_unreadable_attachments) and logged when it becomes unreadable and when it is
@@ -11,6 +12,9 @@
 import type { AttachmentStats, StatsReading, UnreadableStats } from '../attachment/stats.ts';
 import type { Logger } from '../log.ts';
 import type { AgentMetrics } from './metrics.ts';
+
+/** The wait after a refresh is at least this many times as long as the refresh took. */
+const SPACING = 3;
 
 export class StatsSnapshot {
   private readonly read: () => Promise<StatsReading>;
@@ -59,7 +63,10 @@ export class StatsSnapshot {
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.refresh().finally(() => this.schedule(this.periodMs));
+      const started = Date.now();
+      // A node whose counters take long to read is not kept reading them: refreshes take at most a
+      // quarter of the time, however short the period (the snapshot's age says how old it is).
+      this.running = this.refresh().finally(() => this.schedule(Math.max(this.periodMs, SPACING * (Date.now() - started))));
     }, ms);
   }
 
