@@ -150,6 +150,17 @@ function record(pod: TestPod) {
 
 const entryPath = (pod: TestPod) => join(stateDir, 'policies', `${NS}_${pod.name}.json`);
 
+/**
+ * A pod shaped by the conflist's 50 Mbit/s only, not by a policy's `policyMbit`: well above the
+ * policy's rate and within the cap (the exact rate under the cap is the shaping tests' business;
+ * on a busy machine 50 Mbit/s of goodput can fall a few percent short).
+ */
+function expectUnderCapOnly(label: string, measuredMbit: number, policyMbit: number): void {
+  console.info(`${label}: measured ${measuredMbit.toFixed(2)} Mbit/s TCP goodput (the conflist's cap 50, the policy's ${policyMbit})`);
+  expect(measuredMbit, label).toBeGreaterThan(policyMbit * 2);
+  expect(measuredMbit, label).toBeLessThan(50 * 1.05);
+}
+
 beforeAll(async () => {
   await bed.removeLeftovers();
   runner = await bed.netns('runner');
@@ -192,7 +203,7 @@ describe('BandwidthPolicies applied by the agent', () => {
     expect(await egressRate(pods.c)).toBe(50_000_000);
     expectShapedTo('pod a (selected)', await goodputMbit({ podNetns: pods.a.pod!.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5501, direction: 'egress', seconds: 3 }), 20);
     expectShapedTo('pod b (selected)', await goodputMbit({ podNetns: pods.b.pod!.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5502, direction: 'egress', seconds: 3 }), 20);
-    expectShapedTo('pod c (not selected: the conflist)', await goodputMbit({ podNetns: pods.c.pod!.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5503, direction: 'egress', seconds: 3 }), 50);
+    expectUnderCapOnly('pod c (not selected)', await goodputMbit({ podNetns: pods.c.pod!.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5503, direction: 'egress', seconds: 3 }), 20);
     expect(record(pods.a)).toMatchObject({ sources: { egress: 'policy' }, bandwidthPolicy: { egress: { name: 'shop/web' } } });
     expect(record(pods.c)?.sources.egress).toBe('config');
     expect(record(pods.c)?.bandwidthPolicy).toBeUndefined();
@@ -301,7 +312,7 @@ describe('BandwidthPolicies applied by the agent', () => {
     expect(record(pods.a)?.bandwidthPolicy).toBeUndefined();
     await until(() => !existsSync(entryPath(pods.a)), 3000, why('entry left'));
     expect(Number.isNaN(await agent!.metric('tcqos_policy_selected_pods{namespace="shop",policy="web"}'))).toBe(true);
-    expectShapedTo('pod a after the policy was deleted', await goodputMbit({ podNetns: pods.a.pod!.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5531, direction: 'egress', seconds: 3 }), 50);
+    expectUnderCapOnly('pod a after the policy was deleted', await goodputMbit({ podNetns: pods.a.pod!.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5531, direction: 'egress', seconds: 3 }), 10);
     expect(agent!.lines.filter((line) => (line['level'] as number) >= 50)).toEqual([]);
   });
 });
