@@ -127,7 +127,8 @@ export function diffAttachment(plan: AttachmentPlan, observed: ObservedAttachmen
     if (observed.ifb) changes.push({ kind: 'ifb-unwanted' });
     return changes;
   }
-  if (!observed.ifb) return [...changes, { kind: 'ifb-missing' }];
+  // no ifb: the caller creates it, and its whole tree is to be added
+  if (!observed.ifb) return [...changes, { kind: 'ifb-missing' }, ...tree(onIfb, plan.ifb, [{ kind: 'tree-missing', qdisc: undefined }])];
   if (!observed.ifb.up) changes.push({ kind: 'ifb-down' });
   if (!observed.ingressQdisc) {
     changes.push({ kind: 'ingress-qdisc-missing' });

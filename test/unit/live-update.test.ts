@@ -53,6 +53,19 @@ describe('class ids', () => {
 });
 
 describe('update lines', () => {
+  it('turning a direction on adds its whole tree on the new ifb, before redirecting to it', async () => {
+    const before = await egressPlan({ rate: '40mbit' });
+    const { policy } = await derivePolicy({ config: { cniVersion: '1.1.0', name: 'n', type: 'tcqos', egress: { rate: '40mbit' }, ingress: { rate: '20mbit' } } });
+    const after = planAttachment(policy, 'eth0', 1500, before.classIds);
+    const lines = updateLines(after, diffAttachment(after, observedEgress(before.egress!)));
+    const tree = lines.findIndex((line) => line.startsWith(`qdisc add dev ${after.ifb} root handle 7c05:`));
+    const redirect = lines.findIndex((line) => line.includes('mirred egress redirect'));
+    expect(tree).toBeGreaterThanOrEqual(0);
+    expect(lines.some((line) => line.startsWith(`class add dev ${after.ifb} parent 7c05:1 classid 7c05:10`))).toBe(true);
+    expect(redirect).toBeGreaterThan(tree);
+    expect(lines.some((line) => line.includes('dev eth0 root'))).toBe(false);
+  });
+
   it('retune classes in place and replace their leaf queues; nothing touches the root qdisc', async () => {
     const before = await egressPlan({ rate: '40mbit', classes: [{ name: 'db', rate: '30mbit', peers: ['198.18.0.3/32'] }] });
     const after = await egressPlan({ rate: '20mbit', classes: [{ name: 'db', rate: '10mbit', peers: ['198.18.0.3/32'] }] }, before.classIds.egress as Record<string, number>);

@@ -209,8 +209,8 @@ describe('drift', () => {
     expect(findDrift(plan, { ...matching, onInterface: egress })).toEqual(['egress: class "db" (7c05:11) rate is 20mbit, expected 40mbit']);
   });
 
-  it('names a missing ifb', () => {
-    expect(findDrift(plan, { ...matching, ifb: undefined })).toEqual([`ingress: ifb ${plan.ifb} is missing`]);
+  it('names a missing ifb, and the tree it would carry', () => {
+    expect(findDrift(plan, { ...matching, ifb: undefined })).toEqual([`ingress: ifb ${plan.ifb} is missing`, `ingress: device ${plan.ifb} is missing`]);
   });
 
   it('names a missing filter and a missing redirect', () => {
