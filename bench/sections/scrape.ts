@@ -12,7 +12,8 @@
  *   scraped every 250 ms;
  * - /metrics: wall time of 50 scrapes (a fresh TLS connection each) while the counters refresh every
  *   second, and the agent's RSS after each;
- * - a resync pass (every pod converged on its desired state): CPU per pass, processes per pass;
+ * - a resync pass (every pod converged on its desired state, spread over the period): CPU and
+ *   processes per pass, /healthz p99 meanwhile (each after the start's pass over every pod);
  * - at the largest size, drift healing: a class and its filters deleted by hand, and the time
  *   until the agent has put them back, with the resync period set to 2 s.
  */
@@ -40,7 +41,7 @@ export interface ScrapeCell {
   /** The agent's RSS (MiB) before the 50 scrapes and after each; and after refreshing as often as it allows. */
   readonly rssMiB: { readonly first: number; readonly last: number; readonly min: number; readonly max: number; readonly stressed: number };
   /** One resync pass over every pod (each attachment converged: kernel read, compared, nothing applied). */
-  readonly resync: { readonly cpuMs: number; readonly processes: number };
+  readonly resync: { readonly cpuMs: number; readonly processes: number; readonly healthzP99?: number };
   readonly unreadable: number;
 }
 
@@ -272,6 +273,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   // A: counters refreshed every 3 s, no resync. CPU over two refreshes (from the end of one to the
   // end of the second next, known from the agent's log: no scrape in between to cost it CPU), then
   // processes over one (strace attached between two refreshes).
+  const converged = 'tcqos_agent_reconciles_total{result="unchanged"}';
   let agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 3 });
   let refresh: ScrapeCell['refresh'];
   let health: number[];
@@ -281,8 +283,8 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   let stressedRss = 0;
   let unreadable = 0;
   try {
+    await untilSeries(agent, converged, size, 300_000); // the start's pass over every pod is done
     await nextRefresh(agent);
-    await nextRefresh(agent); // the start's pass over every pod is done
     const cpuBefore = cpuMs(agent.pid);
     await nextRefresh(agent);
     await nextRefresh(agent);
@@ -300,6 +302,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   // between two): /healthz every 25 ms while /metrics is scraped every 250 ms
   agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 0.05 });
   try {
+    await untilSeries(agent, converged, size, 300_000); // the start's pass over every pod is done
     await nextRefresh(agent);
     [health] = await Promise.all([probe.call<number[]>('poll', '/healthz', 10_000, 25), probe.call<number[]>('poll', '/metrics', 10_000, 250, TOKEN)]);
     stressedRss = rssMiB(agent.pid);
@@ -310,6 +313,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   // the wall time of each and the agent's RSS after each
   agent = await startAgent(bed, kubeconfig, { resyncSeconds: 3600, metricsRefreshSeconds: 1 });
   try {
+    await untilSeries(agent, converged, size, 300_000);
     await nextRefresh(agent);
     rss.push(rssMiB(agent.pid));
     for (let i = 0; i < 50; i++) {
@@ -326,9 +330,9 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
   // C: a resync every 10 s, no refresh after the first: CPU and processes of a pass (every pod
   // converged: its kernel state read and compared, nothing to change)
   agent = await startAgent(bed, kubeconfig, { resyncSeconds: 10, metricsRefreshSeconds: 3600 });
-  let resync: ScrapeCell['resync'];
+  let resync: { cpuMs: number; processes: number };
+  let resyncHealth: number[];
   try {
-    const converged = 'tcqos_agent_reconciles_total{result="unchanged"}';
     await untilSeries(agent, converged, 2 * size, 300_000); // the start's pass and a first resync: steady state
     const cpuBefore = cpuMs(agent.pid);
     const before = await scraped(agent, converged);
@@ -338,6 +342,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
     const traced = await scraped(agent, converged);
     const processes = await processesDuring(agent.pid, () => sleep(15_000));
     resync = { cpuMs: cpu, processes: processes / (((await scraped(agent, converged)) - traced) / size) };
+    resyncHealth = await probe.call<number[]>('poll', '/healthz', 10_000, 25);
   } finally {
     await stopAgent(agent);
   }
@@ -349,14 +354,14 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
     refresh,
     healthz: { p50: percentile(ok, 50), p99: percentile(ok, 99), max: max(ok), samples: health.length, failures: health.length - ok.length },
     rssMiB: { first: rss[0]!, last: rss[rss.length - 1]!, min: Math.min(...rss), max: Math.max(...rss), stressed: stressedRss },
-    resync,
+    resync: { ...resync, healthzP99: percentile(resyncHealth.filter((ms) => ms >= 0), 99) },
     unreadable,
   };
   log(
     `scrape ${size}: /metrics p50 ${cell.metricsMs.p50.toFixed(1)} ms p99 ${cell.metricsMs.p99.toFixed(1)} ms (${(metricsBytes / 1024).toFixed(0)} KiB); ` +
       `refresh ${refresh.wallMs.toFixed(0)} ms wall, ${refresh.cpuMs.toFixed(0)} ms CPU (${(refresh.cpuMs / size).toFixed(2)}/attachment), ${refresh.processes.toFixed(1)} processes; ` +
       `/healthz p50 ${cell.healthz.p50.toFixed(1)} p99 ${cell.healthz.p99.toFixed(1)} ms (max ${cell.healthz.max.toFixed(1)}, ${cell.healthz.failures} failed of ${health.length}); RSS ${cell.rssMiB.first.toFixed(0)} -> ${cell.rssMiB.last.toFixed(0)} MiB ` +
-      `(max ${cell.rssMiB.max.toFixed(0)}; ${stressedRss.toFixed(0)} after refreshing as often as allowed); resync pass ${resync.cpuMs.toFixed(0)} ms CPU, ${resync.processes.toFixed(1)} processes; unreadable ${unreadable}`,
+      `(max ${cell.rssMiB.max.toFixed(0)}; ${stressedRss.toFixed(0)} after refreshing as often as allowed); resync pass ${resync.cpuMs.toFixed(0)} ms CPU, ${resync.processes.toFixed(1)} processes, /healthz p99 ${cell.resync.healthzP99?.toFixed(1)} ms meanwhile; unreadable ${unreadable}`,
   );
   return cell;
 }
@@ -421,6 +426,7 @@ export function scrapeReport(result: ScrapeResult, verdicts: string[]): string {
     `${f(cell.rssMiB.first, 0)} → ${f(cell.rssMiB.last, 0)} (max ${f(cell.rssMiB.max, 0)}; ${f(cell.rssMiB.stressed, 0)} refreshing often)`,
     `${f(cell.resync.cpuMs, 0)} ms (${f(cell.resync.cpuMs / cell.attachments, 2)})`,
     `${f(cell.resync.processes, 0)} (${f(cell.resync.processes / cell.attachments, 2)})`,
+    f(cell.resync.healthzP99 ?? Number.NaN),
   ]);
   const largest = result.cells[result.cells.length - 1];
   if (largest) {
@@ -452,8 +458,8 @@ export function scrapeReport(result: ScrapeResult, verdicts: string[]): string {
       '(/proc utime+stime+cutime+cstime); processes: distinct pids calling execve under `strace -f`; resync: one pass converging every pod, nothing to change. ' +
       'In parentheses: per attachment.',
     '',
-    `| attachments | /metrics p50 / p99 ms | size | refresh wall | refresh CPU | processes per refresh | /healthz p50 / p99 / max ms (refreshing often) | RSS MiB over 50 scrapes | resync pass CPU | processes per pass |`,
-    `|---|---|---|---|---|---|---|---|---|---|`,
+    `| attachments | /metrics p50 / p99 ms | size | refresh wall | refresh CPU | processes per refresh | /healthz p50 / p99 / max ms (refreshing often) | RSS MiB over 50 scrapes | resync pass CPU | processes per pass | /healthz p99 ms (resyncing) |`,
+    `|---|---|---|---|---|---|---|---|---|---|---|`,
     ...rows.map((row) => `| ${row.join(' | ')} |`),
     '',
     drift,

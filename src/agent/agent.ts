@@ -3,9 +3,10 @@
  * cache and puts the key of each pod that came, went or changed on a rate-limited queue; once the
  * cache is synced, a few workers take keys and converge each pod's attachments on the desired state
  * read from the cache (the kernel compared with the policy, only the difference applied); a failed
- * pod comes back after its own exponential back-off; every resync period every pod is queued again,
- * which heals drift. Records of vanished namespaces are dropped on start and periodically. /metrics
- * serves counters read in the background and /healthz the watch's state, throughout.
+ * pod comes back after its own exponential back-off; every resync period every pod is queued again
+ * (spread over the period), which heals drift. Records of vanished namespaces are dropped on start
+ * and periodically. /metrics serves counters read in the background and /healthz the watch's
+ * state, throughout.
  *
  * BandwidthPolicies plug in the same way: an Informer of their own (every namespace: few objects),
  * whose onChange adds the keys of the pods a policy selected and selects to this queue
@@ -145,8 +146,11 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
   });
   const timers = [
     setInterval(dropGone, settings.gcSeconds * 1000),
+    // every pod once per period, spread over it: a pass costs a few processes per attachment, and
+    // 250 converges queued at once kept every worker and both cores busy for half a minute (bench)
     setInterval(() => {
-      for (const key of pods.keys()) queue.add(key);
+      const keys = pods.keys();
+      keys.forEach((key, index) => queue.addAfter(key, (index * settings.resyncSeconds * 1000) / keys.length));
     }, settings.resyncSeconds * 1000),
   ];
 
