@@ -1,7 +1,7 @@
 /** Reading an attachment back and comparing it with a policy: what CHECK and update start from. */
 import type { Policy } from '../config/policy.ts';
 import { formatRate } from '../config/units.ts';
-import { observeAttachment, readAttachmentState } from '../netns/observe.ts';
+import { readSite } from '../netns/observe.ts';
 import type { NetnsSession } from '../netns/session.ts';
 import type { ShapeTarget } from './shape.ts';
 import { describeChange, diffAttachment, type AttachmentChange } from '../plan/diff.ts';
@@ -20,8 +20,7 @@ export interface Inspection {
 /** Reads the site and plans the target's policy for it (class ids kept), listing the differences. */
 export async function inspectAttachment(session: NetnsSession, target: ShapeTarget): Promise<Inspection> {
   const { ifname } = target;
-  const state = await readAttachmentState(session, ifname);
-  const observed = await observeAttachment(session, state);
+  const { state, observed } = await readSite(session, ifname);
   if (!observed.iface) throw new InterfaceMissingError(ifname, session.path);
   const plan = planAttachment(target.policy, ifname, observed.iface.mtu, target.classIds, target.site);
   return { state, observed, plan, changes: diffAttachment(plan, observed) };

@@ -9,7 +9,8 @@
 import type { Policy } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import { parseJsonSequence } from '../text/json.ts';
-import { linksFromJson, readAttachmentState } from '../netns/observe.ts';
+import { readAttachmentState } from '../netns/observe.ts';
+import { linksFromJson } from '../netns/parse.ts';
 import type { NetnsSession } from '../netns/session.ts';
 import type { AttachmentClassIds } from '../plan/class-ids.ts';
 import { prepareLines, script, setupLines } from '../plan/batch.ts';

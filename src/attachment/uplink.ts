@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { classifierObject, kernelTags } from '../bpf/classifier.ts';
 import { findPodCgroup } from '../bpf/cgroup.ts';
 import type { Logger } from '../log.ts';
-import { observeAttachment, readAttachmentState, readFilters, readLinks } from '../netns/observe.ts';
+import { readLinks, readSite } from '../netns/observe.ts';
 import { NetnsSession, withSession, type NetnsIdentity, type SessionOptions } from '../netns/session.ts';
 import { classifierLine, createIfbLines, script, teardownLines } from '../plan/batch.ts';
 import { describeChange, diffAttachment, type AttachmentChange } from '../plan/diff.ts';
@@ -22,7 +22,7 @@ import { pathExists, type Registry } from '../state/registry.ts';
 import { writeAtomically } from '../state/files.ts';
 import { classifierObjectPath, readUplinkInstall, removeUplinkInstall, writeUplinkInstall } from '../state/uplinks.ts';
 import { CLASSIFIER_PREF, minorOf, ROOT_CLASS_MINOR } from '../tc/handles.ts';
-import { foreignIngress, foreignRoot, isOurs } from '../tc/ownership.ts';
+import { foreignIngress, foreignRoot, isOurs, type AttachmentState } from '../tc/ownership.ts';
 import { ApplyError, DriftError, ForeignQdiscError, UplinkMismatchError } from './errors.ts';
 
 export interface Converged {
@@ -81,9 +81,8 @@ async function convergeHeld(registry: Registry, uplink: UplinkSettings, node: Ne
   const records = registry.list().records.filter((record) => !assuming || record.containerId !== assuming.containerId || record.ifname !== assuming.ifname);
   const members = uplinkMembers(assuming ? [...records, assuming] : records, uplink.name);
   const installed = readUplinkInstall(registry.stateDir, uplink.name);
-  const state = await readAttachmentState(node, uplink.name, 'clsact', installed !== undefined);
-  if (!state.ifaceExists) throw new UplinkMismatchError(`uplink ${uplink.name} is not a link in this node's network namespace`);
-  const hookFilters = state.ingress?.kind === 'clsact' ? await readFilters(node, uplink.name, 'egress') : [];
+  const { state, observed, egressHook: hookFilters } = await readSite(node, uplink.name, { hook: 'clsact', adoptEmptyClsact: installed !== undefined });
+  if (!observed.iface) throw new UplinkMismatchError(`uplink ${uplink.name} is not a link in this node's network namespace`);
   const foreign = foreignRoot(state) ?? foreignIngress(state);
   if (foreign) throw new ForeignQdiscError(uplink.name, foreign.kind, foreign.root ? 'root' : 'ingress', foreign.handle);
   const strangers = hookFilters.filter((filter) => filter.pref !== CLASSIFIER_PREF);
@@ -95,10 +94,9 @@ async function convergeHeld(registry: Registry, uplink: UplinkSettings, node: Ne
   if (!installed && !dryRun) {
     writeUplinkInstall(registry.stateDir, { name: uplink.name, foundRoot: `${state.root?.kind ?? 'none'} ${state.root?.handle ?? ''}`.trim(), installedAt: new Date().toISOString() });
   }
-  const [link] = await readLinks(node, [uplink.name]);
-  const plan = planUplink(uplink, members, link!.mtu);
-  if (!state.ifbExists && !dryRun) await node.mustRun('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
-  const observed = await observeAttachment(node, await readAttachmentState(node, uplink.name, 'clsact', true));
+  const plan = planUplink(uplink, members, observed.iface.mtu);
+  // the ifb first: the lines put its tree on it and send the uplink's ingress to it
+  if (!observed.ifb && !dryRun) await node.mustRun('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
   const changes = diffAttachment(plan, observed);
   const classifier = await classifierLines(registry, plan, hookFilters, dryRun);
   const lines = [...updateLines(plan, changes), ...classifier];
@@ -131,7 +129,7 @@ async function tearDown(
   registry: Registry,
   uplink: UplinkSettings,
   node: NetnsSession,
-  state: Awaited<ReturnType<typeof readAttachmentState>>,
+  state: AttachmentState,
   dryRun: boolean,
   log: Logger,
 ): Promise<Converged> {

@@ -106,6 +106,12 @@ export function redirectLines(ifname: string, ifb: string, site: Site): string[]
     : [`qdisc add dev ${dev} handle ffff: ingress`, `filter add dev ${dev} parent ffff: ${redirect}`];
 }
 
+/** Removes the filters at the redirect's preference (one sending nowhere, before it is added again). */
+export function redirectDeleteLine(ifname: string, site: Site): string {
+  const where = hookKind(site) === 'clsact' ? 'ingress' : 'parent ffff:';
+  return `filter del dev ${safeWord(ifname)} ${where} pref ${REDIRECT_PREF}`;
+}
+
 export function hookKind(site: Site): 'ingress' | 'clsact' {
   return site === 'uplink' ? 'clsact' : 'ingress';
 }

@@ -4,7 +4,7 @@
  */
 import type { Direction } from '../config/policy.ts';
 import { formatRate } from '../config/units.ts';
-import { classId, leafHandle, minorOf, QDISC_HANDLE } from '../tc/handles.ts';
+import { classId, leafHandle, minorOf, QDISC_HANDLE, REDIRECT_PREF } from '../tc/handles.ts';
 import { isOurs } from '../tc/ownership.ts';
 import type { ClassInfo, FilterInfo, ObservedAttachment, ObservedTree, QdiscInfo, U32Key } from '../tc/types.ts';
 import { directionAtRoot, ifbTree, rootTree, type AttachmentPlan, type HtbClassSpec, type LeafQueueSpec, type ShapingTree, type U32FilterSpec } from './tree.ts';
@@ -34,7 +34,8 @@ export type AttachmentChange =
   | { readonly kind: 'ifb-down' }
   | { readonly kind: 'ifb-unwanted' }
   | { readonly kind: 'ingress-qdisc-missing' }
-  | { readonly kind: 'redirect-missing' }
+  /** `replace`: a filter of tcqos's sits at the redirect's preference but sends nowhere (its ifb was deleted). */
+  | { readonly kind: 'redirect-missing'; readonly replace: boolean }
   | { readonly kind: 'tree'; readonly direction: Direction; readonly dev: string; readonly change: TreeChange };
 
 /** tc prints rates truncated to its display precision (at worst 1 part in 1000). */
@@ -127,18 +128,20 @@ export function diffAttachment(plan: AttachmentPlan, observed: ObservedAttachmen
     if (observed.ifb) changes.push({ kind: 'ifb-unwanted' });
     return changes;
   }
-  // no ifb: the caller creates it, and its whole tree is to be added
-  if (!observed.ifb) return [...changes, { kind: 'ifb-missing' }, ...tree(onIfb, plan.ifb, [{ kind: 'tree-missing', qdisc: undefined }])];
-  if (!observed.ifb.up) changes.push({ kind: 'ifb-down' });
+  if (!observed.ifb) changes.push({ kind: 'ifb-missing' });
+  else if (!observed.ifb.up) changes.push({ kind: 'ifb-down' });
   if (!observed.ingressQdisc) {
     changes.push({ kind: 'ingress-qdisc-missing' });
   } else {
     const redirect = observed.redirects.find(
       (filter) => filter.redirectTo === plan.ifb && filter.keys.length === 1 && formatKey(filter.keys[0]!) === formatKey(MATCH_ALL),
     );
-    if (!redirect) changes.push({ kind: 'redirect-missing' });
+    // a deleted ifb leaves its redirect sending nowhere, first in line at its preference
+    if (!redirect) changes.push({ kind: 'redirect-missing', replace: observed.redirects.some((filter) => filter.pref === REDIRECT_PREF) });
   }
-  return [...changes, ...tree(onIfb, plan.ifb, diffTree(ifbTree(plan), observed.onIfb))];
+  // no ifb: the caller creates it, and its whole tree is to be added
+  const onIfbChanges: TreeChange[] = observed.ifb ? diffTree(ifbTree(plan), observed.onIfb) : [{ kind: 'tree-missing', qdisc: undefined }];
+  return [...changes, ...tree(onIfb, plan.ifb, onIfbChanges)];
 }
 
 /** The direction the site's ifb carries. */

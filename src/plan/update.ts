@@ -5,7 +5,7 @@
  * turned on or off adds or removes a whole tree. Creating or deleting the ifb is the caller's
  * (`ip`), before and after these lines.
  */
-import { hookKind, classDeleteLine, classLine, filterDeleteLine, filterLine, leafDeleteLine, leafLine, redirectLines, teardownLines, treeLines } from './batch.ts';
+import { hookKind, redirectDeleteLine, classDeleteLine, classLine, filterDeleteLine, filterLine, leafDeleteLine, leafLine, redirectLines, teardownLines, treeLines } from './batch.ts';
 import { extraMinor, type AttachmentChange, type TreeChange } from './diff.ts';
 import { directionAtRoot, ifbTree, type AttachmentPlan, type ShapingTree } from './tree.ts';
 
@@ -25,9 +25,11 @@ export function updateLines(plan: AttachmentPlan, changes: readonly AttachmentCh
     else lines.push(...treeUpdateLines(tree, own));
   }
   const onIfb = ifbTree(plan);
-  if (onIfb && changes.some((change) => change.kind === 'ingress-qdisc-missing' || change.kind === 'ifb-missing')) {
+  const redirect = changes.find((change) => change.kind === 'redirect-missing');
+  if (onIfb && changes.some((change) => change.kind === 'ingress-qdisc-missing')) {
     lines.push(...redirectLines(plan.ifname, plan.ifb, plan.site));
-  } else if (onIfb && changes.some((change) => change.kind === 'redirect-missing')) {
+  } else if (onIfb && redirect) {
+    if (redirect.replace) lines.push(redirectDeleteLine(plan.ifname, plan.site));
     lines.push(redirectLines(plan.ifname, plan.ifb, plan.site)[1]!);
   }
   if (!onIfb && changes.some((change) => change.kind === 'ifb-unwanted')) lines.push(...teardownLines(plan.ifname, { rootQdisc: false, ingressQdisc: hookKind(plan.site) }));

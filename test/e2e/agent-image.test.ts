@@ -24,7 +24,7 @@ import type { IConfigMap, IContainer } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../src/agent/tls.ts';
 import { SERVICE_ACCOUNT_DIR } from '../../src/agent/kubeconfig.ts';
-import { classFromText } from '../../src/netns/observe.ts';
+import { classFromText } from '../../src/netns/parse.ts';
 import { lockPath, uplinkLockPath } from '../../src/state/lock.ts';
 import { NetnsChild } from '../helpers/child-rpc.ts';
 import type { PodSpec, PostedEvent } from '../helpers/fake-apiserver.ts';

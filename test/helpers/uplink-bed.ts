@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { classFromText } from '../../src/netns/observe.ts';
+import { classFromText } from '../../src/netns/parse.ts';
 import { ifbName } from '../../src/tc/handles.ts';
 import { goodputMbit, type Flow } from './iperf.ts';
 import { invoke, prevResultFor, TEST_STATE_DIR, type PluginResult } from './plugin.ts';

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classFromText } from '../../src/netns/observe.ts';
+import { classFromText } from '../../src/netns/parse.ts';
 import { Registry } from '../../src/state/registry.ts';
 import { agentGet } from '../helpers/agent-client.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classFromText } from '../../src/netns/observe.ts';
+import { classFromText } from '../../src/netns/parse.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
 import { invoke, prevResultFor, TCQOS_BINARY } from '../helpers/plugin.ts';

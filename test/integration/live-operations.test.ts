@@ -263,7 +263,7 @@ describe('uplink admission', () => {
         if (result.exitCode !== 0) expect((await rootQdiscs(pods[i]!.netns)).length, 'a refused ADD installs nothing').toBe(0);
       }
       const listed = await operator(runner, ['list']);
-      expect(listed.stdout).toMatch(/up0\s+100 Mbit\/s\s+90 Mbit\/s \(90\.0%\)/);
+      expect(listed.stdout).toMatch(/up0\s+100 Mbit\/s\s+5 Mbit\/s\s+no\s+90 Mbit\/s \(90\.0%\)/);
 
       const firstIn = results.findIndex((r) => r.exitCode === 0);
       const firstOut = results.findIndex((r) => r.exitCode !== 0);

@@ -202,7 +202,7 @@ describe('tcqos list and gc on a registry with a stale record', () => {
     // Sorted by pod: a/b (stale) before a/z.
     expect(rows[1]).toMatch(/^gone\s+a\/b .* yes$/);
     expect(rows[2]).toMatch(/^live\s+a\/z .* no$/);
-    expect(listed.stdout).toMatch(/up0\s+100 Mbit\/s\s+40 Mbit\/s \(40\.0%\)/);
+    expect(listed.stdout).toMatch(/up0\s+100 Mbit\/s\s+0 bit\/s\s+no\s+40 Mbit\/s \(40\.0%\)/);
     expect(listed.stderr).toMatch(/1 stale attachment .* "tcqos gc" drops its record/);
     const json = JSON.parse((await tcqos(['list', '--json'], { env })).stdout) as { attachments: Array<{ containerId: string; stale: boolean }>; uplinks: Array<{ egress: number }> };
     expect(json.attachments.map((a) => [a.containerId, a.stale])).toEqual([['gone', true], ['live', false]]);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { directionStats } from '../../src/attachment/stats.ts';
 import { carryAcross } from '../../src/attachment/carry.ts';
 import { countersFromBatch, countersScript } from '../../src/netns/counters.ts';
+import { shownFrom, type ShowCommand } from '../../src/netns/show.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`fixtures/tc-counters/${name}`, import.meta.url), 'utf8');
 const IFB = 'tcq9c32a8c7e59e';
@@ -60,7 +61,7 @@ describe('countersFromBatch', () => {
   });
 
   it('fails on output that does not fit the commands, and on a tc that failed before any command', () => {
-    expect(() => countersFromBatch(['eth0'], { exitCode: 0, stdout: 'class htb 7c05:1 root rate 1Mbit\n', stderr: '' })).toThrow(/no qdisc list for eth0/);
+    expect(() => countersFromBatch(['eth0'], { exitCode: 0, stdout: 'class htb 7c05:1 root rate 1Mbit\n', stderr: '' })).toThrow(/nothing for "qdisc show dev eth0"/);
     expect(() => countersFromBatch(['eth0'], { exitCode: 0, stdout: '[]\n[{"kind":"htb"}]\n', stderr: '' })).toThrow(/more documents/);
     expect(() => countersFromBatch(['eth0'], { exitCode: 255, stdout: '', stderr: 'Object "-batch" is unknown' })).toThrow(/exit 255/);
   });
@@ -182,5 +183,20 @@ describe('carryAcross: what replaced queues and classes had counted stays in the
     const recreated = new Map([['eth0', { ...after.get('eth0')!, qdiscs: [qdisc('7c05:', undefined, counters(5)), qdisc('7c10:', '7c05:10', counters(5))] }]]);
     expect(carryAcross(undefined, previous, next, devices, before, recreated)).toBeUndefined();
     expect(carryAcross({ egress: { drops: 1, overlimits: 1, classes: {} } }, previous, { policy: {} as never, classIds: {} }, devices, before, after)).toBeUndefined();
+  });
+});
+
+describe('shownFrom', () => {
+  it('gives an empty filter list to the filter command, not to the class command before it that printed nothing (iproute2 6.1)', () => {
+    const commands: ShowCommand[] = [{ show: 'qdisc', dev: 'eth0' }, { show: 'class', dev: 'eth0' }, { show: 'filter', dev: 'eth0' }];
+    const shown = shownFrom(commands, { exitCode: 0, stdout: '[{"kind":"noqueue","handle":"0:","root":true,"options":{}}]\n[]\n', stderr: '' });
+    expect(shown[1]).toEqual({ classes: [] });
+    expect(shown[2]).toEqual({ filters: [] });
+  });
+
+  it('takes a class list printed as JSON (a later iproute2) for the class command', () => {
+    const commands: ShowCommand[] = [{ show: 'class', dev: 'eth0' }, { show: 'filter', dev: 'eth0' }];
+    const shown = shownFrom(commands, { exitCode: 0, stdout: '[]\n[]\n', stderr: '' });
+    expect(shown).toEqual([{ classes: [] }, { filters: [] }]);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeConfig } from '../../src/config/normalize.ts';
 import { parseJson } from '../../src/text/json.ts';
-import { classFromText } from '../../src/netns/observe.ts';
+import { classFromText } from '../../src/netns/parse.ts';
 import { safeWord, setupLines, teardownLines } from '../../src/plan/batch.ts';
 import { describeChange, diffAttachment } from '../../src/plan/diff.ts';
 import type { AttachmentPlan } from '../../src/plan/tree.ts';
