@@ -5,9 +5,10 @@
  * counter must never go down while its series lives, so what the replaced objects had counted is
  * carried in the attachment's record and added to the kernel's figures (src/attachment/stats.ts).
  *
- * Replacement is seen, not predicted: the counters are read just before and just after the update,
- * and an object whose bytes went down was replaced. The few milliseconds between the first read and
- * the replacement are not carried; the figures still never go down.
+ * Replacement is seen, not predicted: the counters read with the state the update starts from are
+ * compared with those read just after it, and an object whose bytes went down was replaced. The few
+ * milliseconds between the first read and the replacement are not carried; the figures still never
+ * go down.
  */
 import { DIRECTIONS, type Direction } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
@@ -41,11 +42,12 @@ export function deviceOf(site: Site, ifname: string): (direction: Direction) => 
 }
 
 /**
- * Runs `change` (an update of the attachment at `site` from `previous` to `next`) between two reads of
- * its counters; resolves to its result and the carry to record with `next`. Reading is best effort:
- * when a read fails the update goes on, and the carry stays what it was.
+ * Runs `change` (an update of the attachment at `site` from `previous` to `next`, which reports the
+ * counters it read before it changed anything) and reads them again after it; resolves to its result
+ * and the carry to record with `next`. Reading is best effort: when the read fails the update goes
+ * on, and the carry stays what it was.
  */
-export async function keepingCounts<T extends { readonly lines: readonly string[] }>(
+export async function keepingCounts<T extends { readonly lines: readonly string[]; readonly before: ReadonlyMap<string, DeviceCounters> }>(
   session: NetnsSession,
   target: { readonly site: Site; readonly ifname: string },
   previous: AttachmentRecord,
@@ -54,17 +56,14 @@ export async function keepingCounts<T extends { readonly lines: readonly string[
   change: () => Promise<T>,
 ): Promise<{ readonly result: T; readonly counters: CarriedCounters | undefined }> {
   const devices = deviceOf(target.site, target.ifname);
-  const read = () =>
-    readCounters(session, DIRECTIONS.map(devices)).catch((error: unknown) => {
-      log.warn({ err: error }, 'could not read the counters around an update: those of replaced queues are not carried');
-      return undefined;
-    });
-  const before = await read();
   const result = await change();
   if (!result.lines.length) return { result, counters: previous.counters };
-  const after = before && (await read());
-  if (!before || !after) return { result, counters: previous.counters };
-  return { result, counters: carryAcross(previous.counters, previous, next, devices, before, after) };
+  const after = await readCounters(session, DIRECTIONS.map(devices)).catch((error: unknown) => {
+    log.warn({ err: error }, 'could not read the counters after an update: those of replaced queues are not carried');
+    return undefined;
+  });
+  if (!after) return { result, counters: previous.counters };
+  return { result, counters: carryAcross(previous.counters, previous, next, devices, result.before, after) };
 }
 
 /**

@@ -11,18 +11,22 @@ import { updateLines } from '../plan/update.ts';
 import { foreignIngress } from '../tc/ownership.ts';
 import { ApplyError, ForeignQdiscError } from './errors.ts';
 import { inspectAttachment } from './inspect.ts';
+import { siteCounters, type DeviceCounters } from '../netns/counters.ts';
 import type { ShapeTarget } from './shape.ts';
 
 export interface Reshaped {
   readonly plan: AttachmentPlan;
   /** The tc lines run (empty when the kernel already matched). */
   readonly lines: readonly string[];
+  /** The site's counters as read before the change (what carries them across it starts from). */
+  readonly before: ReadonlyMap<string, DeviceCounters>;
 }
 
 /** With `dryRun`, only works out the lines: nothing runs. */
 export async function reshapeAttachment(session: NetnsSession, target: ShapeTarget, log: Logger, dryRun = false): Promise<Reshaped> {
   const { ifname } = target;
-  const { plan, changes, state } = await inspectAttachment(session, target);
+  const { plan, changes, state, observed } = await inspectAttachment(session, target);
+  const before = siteCounters(state, observed);
   for (const change of changes) {
     if (change.kind === 'tree' && change.change.kind === 'tree-foreign') {
       const qdisc = change.change.qdisc;
@@ -34,7 +38,7 @@ export async function reshapeAttachment(session: NetnsSession, target: ShapeTarg
     throw new ForeignQdiscError(ifname, ingress.kind, 'ingress', ingress.handle);
   }
   const lines = updateLines(plan, changes);
-  if (dryRun) return { plan, lines };
+  if (dryRun) return { plan, lines, before };
   if (ifbTree(plan) && changes.some((change) => change.kind === 'ifb-missing')) {
     const created = await session.run('ip', ['-batch', '-'], script(createIfbLines(plan.ifb)));
     if (created.exitCode !== 0) throw new ApplyError('creating the ifb for ingress shaping', created);
@@ -48,5 +52,5 @@ export async function reshapeAttachment(session: NetnsSession, target: ShapeTarg
     await session.mustRun('ip', ['link', 'del', 'dev', plan.ifb]);
   }
   log.info({ lines: lines.length }, 'shaping changed in place');
-  return { plan, lines };
+  return { plan, lines, before };
 }

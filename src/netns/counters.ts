@@ -2,7 +2,8 @@
  * The kernel's counters of an attachment's devices, in one process: `qdisc show` and `class show`
  * of every device named, through one tc batch (src/netns/show.ts).
  */
-import type { ClassInfo, QdiscInfo } from '../tc/types.ts';
+import type { AttachmentState } from '../tc/ownership.ts';
+import type { ClassInfo, ObservedAttachment, QdiscInfo } from '../tc/types.ts';
 import type { NetnsSession, ToolRun } from './session.ts';
 import { classesOf, qdiscsOf, showAll, showScript, shownFrom, type ShowCommand, type Shown } from './show.ts';
 
@@ -39,5 +40,15 @@ function byDevice(devices: readonly string[], shown: readonly Shown[]): Map<stri
     // a device whose qdiscs could not be listed is missing
     if (shown[2 * index] !== undefined) result.set(device, { device, qdiscs: qdiscsOf(shown[2 * index]), classes: classesOf(shown[2 * index + 1]) });
   });
+  return result;
+}
+
+/** The counters a site reading already holds (qdiscs with their counters, tcqos's classes): no process. */
+export function siteCounters(state: AttachmentState, observed: ObservedAttachment): Map<string, DeviceCounters> {
+  const result = new Map<string, DeviceCounters>();
+  for (const [device, tree] of [[state.ifname, observed.onInterface], [state.ifb, observed.onIfb]] as const) {
+    const qdiscs = state.qdiscs.filter((qdisc) => qdisc.dev === device);
+    if (qdiscs.length) result.set(device, { device, qdiscs, classes: tree.classes });
+  }
   return result;
 }
