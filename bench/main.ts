@@ -8,7 +8,7 @@
  * BENCH_LOAD_SECONDS (5), BENCH_LATENCY_RUNS (40), BENCH_SCALE_PODS (100), BENCH_RATES (1,10,100,1000,10000),
  * BENCH_SCRAPE_SIZES (10,100,250: attachments under the node agent),
  * BENCH_POLICY_PODS (100: pods selected by one BandwidthPolicy),
- * BENCH_SECTIONS (latency,accuracy,classes,load,scale,scrape,policy), BENCH_CC (TCP congestion control of the
+ * BENCH_SECTIONS (latency,accuracy,classes,load,scale,scrape,policy,uplink), BENCH_CC (TCP congestion control of the
  * iperf3 senders, e.g. cubic; default: the host's). RESULTS.md is rewritten only by a run of every
  * section; a partial run writes bench/results/partial.md.
  */
@@ -23,10 +23,11 @@ import { load, type LoadResult } from './sections/load.ts';
 import { scale, type ScaleResult } from './sections/scale.ts';
 import { scrape, type ScrapeResult } from './sections/scrape.ts';
 import { policy, type PolicyResult } from './sections/policy.ts';
+import { uplink, type UplinkResult } from './sections/uplink.ts';
 import { report } from './report.ts';
 import { writeResults } from './lib/results-file.ts';
 
-const SECTIONS = ['latency', 'accuracy', 'classes', 'load', 'scale', 'scrape', 'policy'] as const;
+const SECTIONS = ['latency', 'accuracy', 'classes', 'load', 'scale', 'scrape', 'policy', 'uplink'] as const;
 type Section = (typeof SECTIONS)[number];
 
 export interface Settings {
@@ -57,6 +58,7 @@ export interface Results {
   readonly scale?: ScaleResult;
   readonly scrape?: ScrapeResult;
   readonly policy?: PolicyResult;
+  readonly uplink?: UplinkResult;
 }
 
 function numberEnv(name: string, fallback: number): number {
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
     if (want('scale')) results.scale = await scale(bed, settings.scalePods, log);
     if (want('scrape')) results.scrape = await scrape(bed, settings.scrapeSizes, log);
     if (want('policy')) results.policy = await policy(bed, RUNNER, settings.policyPods, log);
+    if (want('uplink')) results.uplink = await uplink(settings.repeats, log);
   } finally {
     await bed.destroy();
   }

@@ -4,6 +4,7 @@ import type { AccuracyResult } from './sections/accuracy.ts';
 import type { LoadCell } from './sections/load.ts';
 import { scrapeReport } from './sections/scrape.ts';
 import { policyReport } from './sections/policy.ts';
+import { uplinkReport } from './sections/uplink.ts';
 import { SETUP_LABELS, type SetupId } from './lib/setups.ts';
 import { median, min } from './lib/stats.ts';
 
@@ -51,6 +52,7 @@ export function report(results: Results): string {
   if (results.scale) parts.push(scaleSection(results, verdicts));
   if (results.scrape) parts.push(scrapeReport(results.scrape, verdicts));
   if (results.policy) parts.push(policyReport(results.policy, verdicts));
+  if (results.uplink) parts.push(uplinkReport(results.uplink, verdicts));
   parts.splice(3, 0, '', '### Targets', '', ...verdicts.map((v) => `- ${v}`));
   return `${parts.join('\n')}\n`;
 }
