@@ -18,7 +18,7 @@
  *   until the agent has put them back, with the resync period set to 2 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { loadAll } from 'js-yaml';
@@ -195,7 +195,10 @@ async function startAgent(bed: Bed, kubeconfig: string, settings: Record<string,
   });
   const deadline = Date.now() + 30_000;
   while ((await run('ip', ['netns', 'exec', RUNNER, 'curl', '-sk', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${PORT}/healthz`])).stdout !== '200') {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the agent did not come up:\n${agent.stderr}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`the agent did not come up:\n${agent.stderr}`);
+    }
     await sleep(100);
   }
   return agent;
@@ -239,8 +242,8 @@ async function scraped(agent: Agent, series: string): Promise<number> {
 }
 
 /** Counts the processes the agent starts while `during` runs: strace -f on execve, distinct pids other than the agent's. */
-async function processesDuring(pid: number, during: () => Promise<void>): Promise<number> {
-  const out = `/tmp/tqb-scrape-strace-${pid}.txt`;
+async function processesDuring(pid: number, work: string, during: () => Promise<void>): Promise<number> {
+  const out = `${work}/strace-${pid}.txt`;
   const tracer = execa('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', out, '-p', String(pid)], { reject: false });
   await sleep(500); // attached
   try {
@@ -249,8 +252,10 @@ async function processesDuring(pid: number, during: () => Promise<void>): Promis
     tracer.kill('SIGINT');
     await tracer;
   }
+  const traced = readFileSync(out, 'utf8');
+  rmSync(out);
   const pids = new Set(
-    readFileSync(out, 'utf8')
+    traced
       .split('\n')
       .filter((line) => line.includes('execve('))
       .map((line) => line.split(' ')[0]),
@@ -292,7 +297,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
     const wall = ((await scraped(agent, 'tcqos_agent_stats_refresh_seconds_sum')) * 1000) / (await scraped(agent, 'tcqos_agent_stats_refresh_seconds_count'));
     await nextRefresh(agent);
     const refreshesBefore = agent.refreshes;
-    const processes = await processesDuring(agent.pid, () => nextRefresh(agent));
+    const processes = await processesDuring(agent.pid, bed.work, () => nextRefresh(agent));
     refresh = { wallMs: wall, cpuMs: cpu, processes: processes / (agent.refreshes - refreshesBefore) };
     unreadable = await scraped(agent, 'tcqos_agent_stats_unreadable_attachments');
   } finally {
@@ -340,7 +345,7 @@ async function measure(bed: Bed, probe: NetnsChild, kubeconfig: string, size: nu
     const passes = ((await scraped(agent, converged)) - before) / size;
     const cpu = (cpuMs(agent.pid) - cpuBefore) / passes;
     const traced = await scraped(agent, converged);
-    const processes = await processesDuring(agent.pid, () => sleep(15_000));
+    const processes = await processesDuring(agent.pid, bed.work, () => sleep(15_000));
     resync = { cpuMs: cpu, processes: processes / (((await scraped(agent, converged)) - traced) / size) };
     resyncHealth = await probe.call<number[]>('poll', '/healthz', 10_000, 25);
   } finally {
