@@ -4,7 +4,7 @@
  * removed again if installing fails, so no attachment is ever shaped without a record.
  */
 import { policyToJson } from '../config/policy-json.ts';
-import type { DerivedPolicy, PolicySource } from '../config/policy.ts';
+import type { DerivedPolicy, PolicySource, Settings } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
 import type { ToolRunner } from '../netns/runner.ts';
 import { ownNetnsIdentity, type NetnsSession, type SessionOptions } from '../netns/session.ts';
@@ -61,7 +61,7 @@ export async function attach(registry: Registry, pod: NetnsSession, attachment: 
   return withAttachmentLock(registry, pod.path, attachment, pod.runner, async () => {
     const { settings } = attachment.derived;
     const enforced = settings.uplink?.enforce && !attachment.host ? settings.uplink : undefined;
-    const uplinkClass = enforced && (await uplinkClassFor(pod, attachment.ifname, enforced, { ...attachment.pod, ...settings }, tools));
+    const uplinkClass = enforced && (await uplinkClassFor(pod, attachment.ifname, enforced, podCgroupOf(attachment, settings), tools));
     const record = await admitAndRecord(registry, newRecord({ ...attachment, ...(uplinkClass ? { uplinkClass } : {}) }), pod.runner);
     const onUplink = enforcedUplinkOf(record);
     let shaped = false;
@@ -78,6 +78,11 @@ export async function attach(registry: Registry, pod: NetnsSession, attachment: 
       throw error;
     }
   });
+}
+
+/** Where the pod's cgroup is looked for: its UID under kubelet's cgroup root. */
+export function podCgroupOf(record: Pick<AttachmentRecord, 'pod'>, settings: Pick<Settings, 'cgroupRoot'>): { uid?: string; cgroupRoot?: string } {
+  return { ...(record.pod?.uid ? { uid: record.pod.uid } : {}), ...(settings.cgroupRoot ? { cgroupRoot: settings.cgroupRoot } : {}) };
 }
 
 /** What a failed ADD had installed goes again: its site's shaping, its class on the uplink. */

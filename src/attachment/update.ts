@@ -17,7 +17,7 @@ import { admitAndRecord, checkAdmission } from './admission.ts';
 import { withSite } from './site.ts';
 import { convergeUplink, enforcedUplinkOf, uplinkClassFor } from './uplink.ts';
 import { keepingCounts } from './carry.ts';
-import { withAttachmentLock } from './attach.ts';
+import { podCgroupOf, withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
 import { reshapeAttachment } from './reshape.ts';
 
@@ -128,7 +128,7 @@ async function changeAttachment(
       const uplink = derived.settings.uplink;
       const enforced = uplink?.enforce && !current.host ? uplink : undefined;
       // the class on the uplink's tree is kept while the attachment stays on the same enforced uplink
-      const uplinkClass = enforced && (current.uplinkClass && current.uplink?.name === enforced.name ? current.uplinkClass : await uplinkClassFor(pod, ref.ifname, enforced, { ...current.pod, ...derived.settings, ...(current.node ? { node: current.node } : {}) }, tools));
+      const uplinkClass = enforced && (current.uplinkClass && current.uplink?.name === enforced.name ? current.uplinkClass : await uplinkClassFor(pod, ref.ifname, enforced, { ...podCgroupOf(current, derived.settings), ...(current.node ? { node: current.node } : {}) }, tools));
       const recorded: AttachmentRecord = {
         ...kept,
         ...inputs,
