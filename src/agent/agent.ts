@@ -91,9 +91,9 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
   const controller = new Controller(queue, (key) => reconciler.reconcile(key), metrics, log);
   const snapshot = new StatsSnapshot(() => deps.readStats(), renderStats, settings.metricsRefreshSeconds, metrics, log);
 
-  const dropGone = () => {
+  const dropGone = async () => {
     try {
-      for (const record of deps.dropGone()) {
+      for (const record of await deps.dropGone()) {
         log.info({ containerId: record.containerId, ifname: record.ifname, pod: record.pod }, 'dropped the record of an attachment whose netns is gone');
       }
     } catch (error) {
@@ -101,7 +101,7 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
       log.warn({ error: (error as Error).message }, 'dropping records of gone namespaces failed');
     }
   };
-  dropGone();
+  await dropGone();
 
   const health = (): Health => {
     switch (pods.state) {
@@ -145,7 +145,7 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
     queue.add(podKey(pod));
   });
   const timers = [
-    setInterval(dropGone, settings.gcSeconds * 1000),
+    setInterval(() => void dropGone(), settings.gcSeconds * 1000),
     // every pod once per period, spread over it: a pass costs a few processes per attachment, and
     // 250 converges queued at once kept every worker and both cores busy for half a minute (bench)
     setInterval(() => {

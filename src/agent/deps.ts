@@ -42,8 +42,8 @@ export interface Converged {
 export interface AgentDeps {
   /** Every record of the registry, read once (the agent indexes them by pod). */
   listAttachments(): readonly AttachmentView[];
-  /** Removes the records whose netns is gone; returns them. */
-  dropGone(): readonly AttachmentView[];
+  /** Forgets the attachments whose netns is gone (their records, their host ends' ifbs, their classes on an uplink); returns them. */
+  dropGone(): Promise<readonly AttachmentView[]>;
   /**
    * Converges the attachment's kernel state on the policy these inputs give under its recorded caps:
    * reads the kernel, compares with that policy and applies only the difference; records the inputs.

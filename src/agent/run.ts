@@ -4,6 +4,7 @@
  */
 import { applyPodInputs, type UpdateOutcome } from '../attachment/update.ts';
 import { readStats } from '../attachment/stats.ts';
+import { forgetGone } from '../attachment/collect.ts';
 import { AttachmentNotFoundError } from '../attachment/errors.ts';
 import { runtimeFromAnnotations } from '../config/kubernetes-bandwidth.ts';
 import { DIRECTIONS } from '../config/policy.ts';
@@ -46,7 +47,7 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   });
   const deps: AgentDeps = {
     listAttachments: () => registry.list().records.map(view),
-    dropGone: () => registry.dropGone().map(view),
+    dropGone: async () => (await forgetGone(registry, details(log), tools)).map(view),
     applyPodInputs: async (ref, inputs, logger) => converged(await applyPodInputs(registry, ref, inputs, { log: details(logger), tools })),
     async keepInForce(ref, logger) {
       const record = registry.get(ref);

@@ -51,6 +51,6 @@ export async function reshapeAttachment(session: NetnsSession, target: ShapeTarg
   if (!ifbTree(plan) && changes.some((change) => change.kind === 'ifb-unwanted')) {
     await session.mustRun('ip', ['link', 'del', 'dev', plan.ifb]);
   }
-  log.info({ lines: lines.length }, 'shaping changed in place');
+  if (lines.length) log.info({ lines: lines.length }, 'shaping changed in place');
   return { plan, lines, before };
 }

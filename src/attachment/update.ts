@@ -4,12 +4,13 @@
  * again by the same rules as at ADD (pod values tighten the caps, never loosen them), admitted on
  * the uplink, applied in place, and recorded.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { derivePolicy } from '../config/derive.ts';
 import { hasBandwidthAnnotations, shapingAnnotations } from '../config/kubernetes-bandwidth.ts';
 import { policyFromJson, policyToJson } from '../config/policy-json.ts';
-import type { BandwidthPolicyInput, PolicySource } from '../config/policy.ts';
+import type { BandwidthPolicyInput, DerivedPolicy, PolicySource } from '../config/policy.ts';
 import type { Logger } from '../log.ts';
-import { withNetns, type SessionOptions } from '../netns/session.ts';
+import { withNetns, type NetnsSession, type SessionOptions } from '../netns/session.ts';
 import { assignAttachmentClassIds } from '../plan/class-ids.ts';
 import type { AttachmentRecord, AttachmentRef } from '../state/record.ts';
 import type { Registry } from '../state/registry.ts';
@@ -111,46 +112,19 @@ async function changeAttachment(
   { log, tools = {}, dryRun = false }: ChangeOptions,
 ): Promise<UpdateOutcome> {
   const found = readRecord(registry, ref);
-  return withNetns(found.netns, tools, (pod) =>
-    withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
+  return withNetns(found.netns, tools, async (pod) => {
+    // Worked out first without the lock: a dry run stops there, and so does a change that would
+    // change nothing (the agent's every resync), which then costs no lock and no write.
+    const probe = await workedOut(registry, pod, ref, found, edit(found), capsSetBy, log, tools);
+    if (dryRun) return probe.outcome;
+    if (!probe.outcome.changed && sameRecord(probe.outcome.record, found)) return { changed: false, previous: found, record: found, commands: [] };
+    return withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
       const current = readRecord(registry, ref);
-      const inputs = edit(current);
-      const { bandwidthPolicy, ...rest } = inputs;
-      const derived = await derivePolicy({ ...rest, ...(bandwidthPolicy ? { policy: bandwidthPolicy } : {}) });
-      const sources: { egress?: PolicySource; ingress?: PolicySource } = {};
-      for (const [direction, source] of Object.entries(derived.sources) as Array<['egress' | 'ingress', PolicySource]>) {
-        const capsSource = capsSetBy ?? (current.sources[direction] === 'operator' ? 'operator' : 'config');
-        sources[direction] = source === 'config' ? capsSource : source;
-      }
-      const classIds = assignAttachmentClassIds(derived.policy, current.classIds);
-      // What the new inputs leave out must not survive from the old record.
-      const { runtime: _runtime, annotations: _annotations, bandwidthPolicy: _policy, uplink: _uplink, uplinkClass: _class, ...kept } = current;
-      const uplink = derived.settings.uplink;
-      const enforced = uplink?.enforce && !current.host ? uplink : undefined;
-      // the class on the uplink's tree is kept while the attachment stays on the same enforced uplink
-      const uplinkClass = enforced && (current.uplinkClass && current.uplink?.name === enforced.name ? current.uplinkClass : await uplinkClassFor(pod, ref.ifname, enforced, { ...podCgroupOf(current, derived.settings), ...(current.node ? { node: current.node } : {}) }, tools));
-      const recorded: AttachmentRecord = {
-        ...kept,
-        ...inputs,
-        policy: policyToJson(derived.policy),
-        sources,
-        classIds,
-        ...(uplink ? { uplink } : {}),
-        ...(uplinkClass ? { uplinkClass } : {}),
-        updatedAt: new Date().toISOString(),
-      };
+      const { recorded, derived } = await workedOut(registry, pod, ref, current, edit(current), capsSetBy, log, tools, false);
       return withSite(current, pod, tools, async ({ session, ifname, site }) => {
-        if (dryRun) {
-          checkAdmission(registry, recorded);
-          const planned = await reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log, true);
-          const target = enforcedUplinkOf(recorded);
-          const onUplink = target ? (await convergeUplink(registry, target, log, tools, { dryRun: true, assuming: recorded })).lines : [];
-          const commands = [...planned.lines, ...onUplink];
-          return { changed: commands.length > 0, previous: current, record: recorded, commands };
-        }
         const admitted = await admitAndRecord(registry, recorded, session.runner);
         try {
-          const target = { ifname, site, policy: derived.policy, classIds };
+          const target = { ifname, site, policy: derived.policy, classIds: recorded.classIds };
           const { result: reshaped, counters } = await keepingCounts(session, target, current, admitted, log, () => reshapeAttachment(session, target, log));
           let final = admitted;
           if (counters !== admitted.counters) {
@@ -171,6 +145,66 @@ async function changeAttachment(
           throw error;
         }
       });
-    }),
-  );
+    });
+  });
+}
+
+/** The same record but for when it was written. */
+function sameRecord(a: AttachmentRecord, b: AttachmentRecord): boolean {
+  const { updatedAt: _a, ...restA } = a;
+  const { updatedAt: _b, ...restB } = b;
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(restA)), JSON.parse(JSON.stringify(restB)));
+}
+
+/**
+ * The record `inputs` make from `current` (the policy derived again by ADD's rules, class ids kept,
+ * the uplink class kept while on the same enforced uplink) and, unless `planLines` is false, what
+ * applying it would run: the site's and the uplink's tc lines, read from the kernel, nothing changed.
+ */
+async function workedOut(
+  registry: Registry,
+  pod: NetnsSession,
+  ref: AttachmentRef,
+  current: AttachmentRecord,
+  inputs: Inputs,
+  capsSetBy: PolicySource | undefined,
+  log: Logger,
+  tools: SessionOptions,
+  planLines = true,
+): Promise<{ recorded: AttachmentRecord; derived: DerivedPolicy; outcome: UpdateOutcome }> {
+  const { bandwidthPolicy, ...rest } = inputs;
+  const derived = await derivePolicy({ ...rest, ...(bandwidthPolicy ? { policy: bandwidthPolicy } : {}) });
+  const sources: { egress?: PolicySource; ingress?: PolicySource } = {};
+  for (const [direction, source] of Object.entries(derived.sources) as Array<['egress' | 'ingress', PolicySource]>) {
+    const capsSource = capsSetBy ?? (current.sources[direction] === 'operator' ? 'operator' : 'config');
+    sources[direction] = source === 'config' ? capsSource : source;
+  }
+  const classIds = assignAttachmentClassIds(derived.policy, current.classIds);
+  // What the new inputs leave out must not survive from the old record.
+  const { runtime: _runtime, annotations: _annotations, bandwidthPolicy: _policy, uplink: _uplink, uplinkClass: _class, ...kept } = current;
+  const uplink = derived.settings.uplink;
+  const enforced = uplink?.enforce && !current.host ? uplink : undefined;
+  // the class on the uplink's tree is kept while the attachment stays on the same enforced uplink
+  const uplinkClass =
+    enforced &&
+    (current.uplinkClass && current.uplink?.name === enforced.name
+      ? current.uplinkClass
+      : await uplinkClassFor(pod, ref.ifname, enforced, { ...podCgroupOf(current, derived.settings), ...(current.node ? { node: current.node } : {}) }, tools));
+  const recorded: AttachmentRecord = {
+    ...kept,
+    ...inputs,
+    policy: policyToJson(derived.policy),
+    sources,
+    classIds,
+    ...(uplink ? { uplink } : {}),
+    ...(uplinkClass ? { uplinkClass } : {}),
+    updatedAt: new Date().toISOString(),
+  };
+  if (!planLines) return { recorded, derived, outcome: { changed: true, previous: current, record: recorded, commands: [] } };
+  checkAdmission(registry, recorded);
+  const planned = await withSite(current, pod, tools, ({ session, ifname, site }) => reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log, true));
+  const target = enforcedUplinkOf(recorded);
+  const onUplink = target ? (await convergeUplink(registry, target, log, tools, { dryRun: true, assuming: recorded })).lines : [];
+  const commands = [...planned.lines, ...onUplink];
+  return { recorded, derived, outcome: { changed: commands.length > 0, previous: current, record: recorded, commands } };
 }

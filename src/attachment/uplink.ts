@@ -68,13 +68,13 @@ export interface ConvergeOptions {
   readonly assuming?: AttachmentRecord;
 }
 
-/** Converges the uplink's tree on the registry, under the uplink's lock. */
+/**
+ * Converges the uplink's tree on the registry, under the uplink's lock. A dry run only reads, so it
+ * takes no lock (what it reports may be overtaken by a change in progress).
+ */
 export async function convergeUplink(registry: Registry, uplink: UplinkTarget, log: Logger, tools: SessionOptions = {}, options: ConvergeOptions = {}): Promise<Converged> {
-  return withLock(
-    uplinkLockPath(registry.stateDir, uplink.name),
-    () => withSession(NetnsSession.node(tools, uplink.node), (node) => convergeHeld(registry, uplink, node, log, options)),
-    tools.runner ? { runner: tools.runner } : {},
-  );
+  const converge = () => withSession(NetnsSession.node(tools, uplink.node), (node) => convergeHeld(registry, uplink, node, log, options));
+  return options.dryRun ? converge() : withLock(uplinkLockPath(registry.stateDir, uplink.name), converge, tools.runner ? { runner: tools.runner } : {});
 }
 
 async function convergeHeld(registry: Registry, uplink: UplinkSettings, node: NetnsSession, log: Logger, { dryRun = false, assuming }: ConvergeOptions): Promise<Converged> {

@@ -124,9 +124,10 @@ export class UplinkBed {
 
   /**
    * Runs the flows at once and returns each uplink class's wire rate (Mbit/s) over the window from
-   * `from` to `to` seconds into them, on the uplink (egress) or its ifb (ingress).
+   * `from` to `to` seconds into them, on the uplink (egress) or its ifb (ingress). The window starts late
+   * enough for every flow to be running: each waits for its own iperf3 server first.
    */
-  async wireRates(direction: 'egress' | 'ingress', flows: readonly Flow[], from = 2, to = 6): Promise<Map<string, number>> {
+  async wireRates(direction: 'egress' | 'ingress', flows: readonly Flow[], from = 3, to = 7): Promise<Map<string, number>> {
     const dev = direction === 'egress' ? UPLINK : ifbName(UPLINK);
     return this.countedDuring(flows, from, to, () => this.classBytes(dev));
   }

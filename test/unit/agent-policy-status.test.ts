@@ -102,7 +102,7 @@ describe('a cluster without the BandwidthPolicy CRD', () => {
     const converged: string[] = [];
     const deps = {
       listAttachments: () => [{ containerId: 'c', ifname: 'eth0', network: 'net', pod: { namespace: 'shop', name: 'web' }, site: 'pod' as const }],
-      dropGone: () => [],
+      dropGone: async () => [],
       applyPodInputs: async (ref: { containerId: string }, inputs: { policy?: unknown }) => {
         converged.push(`${ref.containerId} ${inputs.policy === undefined ? 'no policy' : 'policy'}`);
         return { changed: false, policyChanged: false, commands: [] };

@@ -110,7 +110,7 @@ class FakeNode implements AgentDeps {
     return [...this.records];
   }
 
-  dropGone(): AttachmentView[] {
+  async dropGone(): Promise<AttachmentView[]> {
     const gone = this.gone;
     this.records = this.records.filter((record) => !gone.includes(record));
     this.gone = [];

@@ -118,7 +118,7 @@ async function callsOfTheAgent(settingsJson: string): Promise<string[]> {
     let drifted = true;
     const deps: AgentDeps = {
       listAttachments: () => [{ containerId: 'c', ifname: 'eth0', network: 'net', pod: { namespace: 'shop', name: 'web' }, site: 'pod' }],
-      dropGone: () => [],
+      dropGone: async () => [],
       applyPodInputs: async () => {
         throw new ConfigError('', 'is not JSON', 'annotation tcqos.io/policy');
       },
