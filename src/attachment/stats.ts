@@ -98,31 +98,49 @@ export async function collectStats(registry: Registry, filter: StatsFilter = {},
 const READS_AT_ONCE = 8;
 
 /**
- * The stats, and the attachments that could not be read. A few attachments are read at once: an
- * asynchronous runner (the agent's) runs their tc processes side by side (and bounds how many);
- * the synchronous one runs them one after the other.
+ * The stats, and the attachments that could not be read. Attachments shaped in their pod are read
+ * one tc process each, a few at once (an asynchronous runner, the agent's, runs them side by side;
+ * the synchronous one one after the other); those shaped on host ends are all in the node's
+ * namespace, so they are read together in one process (each tc process there dumps every link of
+ * the node before it starts).
  */
 export async function readStats(registry: Registry, filter: StatsFilter = {}, tools: SessionOptions = {}): Promise<StatsReading> {
   const records = registry
     .list()
     .records.filter((record) => (filter.containerId === undefined || record.containerId === filter.containerId) && (filter.ifname === undefined || record.ifname === filter.ifname))
     .filter((record) => pathExists(record.netns));
-  const stats: (AttachmentStats | undefined)[] = [];
+  const stats = new Map<AttachmentRecord, AttachmentStats>();
   const unreadable: UnreadableStats[] = [];
+  const failed = (record: AttachmentRecord, error: unknown) => {
+    // The pod went away between the listing and the read: it has no counters any more.
+    if (pathExists(record.netns)) unreadable.push({ containerId: record.containerId, ifname: record.ifname, reason: error instanceof Error ? error.message : String(error) });
+  };
+  const inPods = records.filter((record) => !record.host);
   let next = 0;
   const worker = async () => {
-    for (let at = next++; at < records.length; at = next++) {
-      const record = records[at]!;
+    for (let at = next++; at < inPods.length; at = next++) {
+      const record = inPods[at]!;
       try {
-        stats[at] = await withSession(siteSession(record, tools), (session) => attachmentStats(session, record));
+        const counters = await withSession(NetnsSession.open(record.netns, tools), (session) => readCounters(session, devicesOf(record)));
+        stats.set(record, attachmentStats(record, counters));
       } catch (error) {
-        // The pod went away between the listing and the read: it has no counters any more.
-        if (pathExists(record.netns)) unreadable.push({ containerId: record.containerId, ifname: record.ifname, reason: error instanceof Error ? error.message : String(error) });
+        failed(record, error);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(READS_AT_ONCE, records.length) }, worker));
-  const read = stats.filter((s): s is AttachmentStats => s !== undefined);
+  const onHostEnds = async () => {
+    const hosted = records.filter((record) => record.host);
+    if (!hosted.length) return;
+    try {
+      // every host end was installed in this node's namespace: the first record's identity checks it
+      const counters = await withSession(NetnsSession.node(tools, hosted[0]!.host!.netns), (node) => readCounters(node, hosted.flatMap(devicesOf)));
+      for (const record of hosted) stats.set(record, attachmentStats(record, counters));
+    } catch (error) {
+      for (const record of hosted) failed(record, error);
+    }
+  };
+  await Promise.all([onHostEnds(), ...Array.from({ length: Math.min(READS_AT_ONCE, inPods.length) }, worker)]);
+  const read = records.flatMap((record) => stats.get(record) ?? []);
   return { stats: await withUplinkClasses(read, records, tools, unreadable), unreadable };
 }
 
@@ -161,17 +179,16 @@ async function withUplinkClasses(stats: AttachmentStats[], records: readonly Att
   });
 }
 
-/** The namespace the attachment's trees sit in: the pod's, or the node's for a veth pod's host end. */
-function siteSession(record: AttachmentRecord, tools: SessionOptions): NetnsSession {
-  return record.host ? NetnsSession.node(tools, record.host.netns) : NetnsSession.open(record.netns, tools);
+/** The devices an attachment's shaped directions sit on, at its site. */
+function devicesOf(record: AttachmentRecord): string[] {
+  const devices = deviceOf(record.host ? 'host' : 'pod', record.host?.interface ?? record.ifname);
+  return DIRECTIONS.filter((direction) => record.policy[direction]).map(devices);
 }
 
-async function attachmentStats(session: NetnsSession, record: AttachmentRecord): Promise<AttachmentStats> {
+function attachmentStats(record: AttachmentRecord, counters: ReadonlyMap<string, DeviceCounters>): AttachmentStats {
   const devices = deviceOf(record.host ? 'host' : 'pod', record.host?.interface ?? record.ifname);
-  const shaped = DIRECTIONS.filter((direction) => record.policy[direction]);
-  const counters = await readCounters(session, shaped.map(devices));
   const directions: DirectionStats[] = [];
-  for (const direction of shaped) {
+  for (const direction of DIRECTIONS.filter((shaped) => record.policy[shaped])) {
     const device = counters.get(devices(direction));
     const stats = device && directionStats(direction, record.policy[direction]!, record.classIds[direction] ?? {}, device, record.counters?.[direction]);
     if (stats) directions.push(stats);
