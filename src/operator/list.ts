@@ -10,13 +10,14 @@ const USAGE = `Usage: tcqos list [--json] [--state-dir DIR]
 
 The attachments tcqos shapes on this node (from its registry): container, pod, interface, network,
 per direction the guaranteed rate / ceiling and what set them (config, runtime, annotation,
-operator), and each uplink's guaranteed total against its capacity.
+operator, or "policy NAMESPACE/NAME" for a BandwidthPolicy), and each uplink's guaranteed total against its capacity.
 
 An attachment is STALE when its network namespace is gone (the pod is gone and the runtime never
 sent DEL, e.g. after a crash): it shapes nothing and counts in no uplink total. "tcqos gc" drops it.
 
   --json            one JSON document: {"attachments": [...], "uplinks": [...], "problems": [...]},
-                    each attachment with "stale": true or false
+                    each attachment with "stale": true or false and, where a
+                    BandwidthPolicy applies, "bandwidthPolicies": {"egress": "ns/name", ...}
 ${STATE_DIR_HELP}
 
 Exit status: 0 listed (unreadable registry records are named on stderr), 2 bad usage.
@@ -26,7 +27,14 @@ function direction(record: AttachmentRecord, name: 'egress' | 'ingress'): string
   const policy: DirectionPolicyJson | undefined = record.policy[name];
   if (!policy) return '-';
   const rates = policy.ceil === policy.rate ? humanRate(policy.rate) : `${humanRate(policy.rate)} / ${humanRate(policy.ceil)}`;
-  return `${rates} (${record.sources[name] ?? 'config'}, ${policy.classes.length} class${policy.classes.length === 1 ? '' : 'es'})`;
+  return `${rates} (${sourceOf(record, name)}, ${policy.classes.length} class${policy.classes.length === 1 ? '' : 'es'})`;
+}
+
+/** What set a direction; a BandwidthPolicy is named, since several may select pods on one node. */
+function sourceOf(record: AttachmentRecord, name: 'egress' | 'ingress'): string {
+  const source = record.sources[name] ?? 'config';
+  const policy = source === 'policy' ? record.bandwidthPolicy?.[name]?.name : undefined;
+  return policy ? `policy ${policy}` : source;
 }
 
 function uplinkLine(usage: UplinkUsage): string[] {
@@ -55,6 +63,7 @@ export const listCommand: Subcommand = {
         ...(record.pod ? { pod: record.pod } : {}),
         policy: record.policy,
         sources: record.sources,
+        ...(record.bandwidthPolicy ? { bandwidthPolicies: Object.fromEntries(Object.entries(record.bandwidthPolicy).map(([direction, input]) => [direction, input.name])) } : {}),
         ...(record.uplink ? { uplink: record.uplink } : {}),
         ...(record.host ? { hostInterface: record.host.interface } : {}),
         createdAt: record.createdAt,

@@ -19,7 +19,7 @@ import { Registry } from '../../src/state/registry.ts';
 import { agentGet } from '../helpers/agent-client.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, flowWithIntervals, goodputMbit } from '../helpers/iperf.ts';
-import { invoke, prevResultFor, TCQOS_BINARY } from '../helpers/plugin.ts';
+import { invoke, operator, prevResultFor, TCQOS_BINARY } from '../helpers/plugin.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
 
@@ -207,6 +207,11 @@ describe('BandwidthPolicies applied by the agent', () => {
     expect(record(pods.a)).toMatchObject({ sources: { egress: 'policy' }, bandwidthPolicy: { egress: { name: 'shop/web' } } });
     expect(record(pods.c)?.sources.egress).toBe('config');
     expect(record(pods.c)?.bandwidthPolicy).toBeUndefined();
+    const listed = await operator(runner, ['list', '--state-dir', stateDir]);
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    for (const [pod, source] of [[pods.a, 'policy shop/web'], [pods.b, 'policy shop/web'], [pods.c, 'config']] as const) {
+      expect(listed.stdout.split('\n').find((line) => line.startsWith(pod.container))).toContain(`(${source}, `);
+    }
     await until(() => fake.policy(NS, 'web')?.status?.['shapedPods'] === 2, 5000, why(`status: ${JSON.stringify(fake.policy(NS, 'web')?.status)}`));
     expect(fake.policy(NS, 'web')!.status).toMatchObject({ selector: 'app=web', selectedPods: 2, shapedPods: 2, nodeCount: 1, nodes: [{ node: NODE, observedGeneration: 1, selectedPods: 2, shapedPods: 2 }] });
     expect(await agent!.metric('tcqos_policy_shaped_pods{namespace="shop",policy="web"}')).toBe(2);
