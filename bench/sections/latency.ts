@@ -306,7 +306,10 @@ interface ParsedRun {
   readonly children: ChildSpan[];
 }
 
-/** One strace -f -ttt log: the first execve is tcqos; every later execve of nsenter starts a child. */
+/**
+ * One strace -f -ttt log: the first execve is tcqos; every later process's first execve starts a
+ * child (nsenter, named by the tool it runs; or a tool run directly, in the node's namespace).
+ */
 export function parseStrace(text: string): ParsedRun {
   let root: number | undefined;
   let t0 = 0;
@@ -322,10 +325,11 @@ export function parseStrace(text: string): ParsedRun {
       if (root === undefined) {
         root = pid;
         t0 = at;
-      } else if (rest.startsWith('execve("/usr/bin/nsenter"')) {
-        const args = [...rest.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
-        const tool = args.slice(args.indexOf('--') + 1).map((a) => a.replace(/^\/usr\/sbin\//, '')).join(' ');
-        children.set(pid, { tool, start: at - t0, end: Number.NaN });
+      } else if (pid !== root && !children.has(pid)) {
+        // execve("file", ["argv0", "arg", ...], ...): what runs is the file, or nsenter's command after "--"
+        const [file = '', , ...args] = [...rest.matchAll(/"([^"]*)"/g)].map((m) => m[1]!);
+        const [tool = '', ...toolArgs] = file.endsWith('/nsenter') ? args.slice(args.indexOf('--') + 1) : [file, ...args];
+        children.set(pid, { tool: [tool.replace(/^.*\//, ''), ...toolArgs].join(' '), start: at - t0, end: Number.NaN });
       }
     } else if (rest.startsWith('+++ exited')) {
       const child = children.get(pid);
@@ -354,7 +358,7 @@ function summariseTimelines(command: 'ADD' | 'DEL', traced: ParsedRun[]): Timeli
     return sum;
   };
   const first = (run: ParsedRun) => run.children[0]?.start ?? run.total;
-  const last = (run: ParsedRun) => Math.max(0, ...run.children.map((c) => c.end));
+  const last = (run: ParsedRun) => Math.max(first(run), ...run.children.map((c) => c.end));
   return {
     command,
     runs: parsed.length,
