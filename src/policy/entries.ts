@@ -11,10 +11,10 @@
  * directory (state-dir.ts), read without following symlinks, and checked: an entry that is not one
  * is ignored (the agent applies the policy right after the ADD instead).
  */
-import { closeSync, constants, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { DIRECTIONS } from '../config/policy.ts';
-import { writeAtomically } from '../state/files.ts';
+import { readJsonFile, writeAtomically } from '../state/files.ts';
 import { checkPrivateDir, ensurePrivateDir } from '../state/state-dir.ts';
 import type { Candidate } from './resolve.ts';
 
@@ -38,7 +38,6 @@ export interface EntryRead {
 
 /** Namespaces are DNS labels, pod names DNS subdomains: nothing else may become a file name. */
 const NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** Above this a file is not an entry the agent wrote (a pod selected by a few policies of 64 classes each). */
 const MAX_ENTRY_BYTES = 4 * 1024 * 1024;
 
@@ -100,26 +99,10 @@ export class PolicyEntries {
 
   private readFile(name: string): EntryRead {
     const path = `${this.dir}/${name}`;
-    let text: string;
-    try {
-      const fd = openSync(path, READ_FLAGS);
-      try {
-        text = readFileSync(fd, 'utf8');
-      } finally {
-        closeSync(fd);
-      }
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return {};
-      return { problem: `${path}: ${code === 'ELOOP' ? 'a symlink, not an entry' : (error as Error).message}` };
-    }
-    if (text.length > MAX_ENTRY_BYTES) return { problem: `${path}: larger than an entry can be` };
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { problem: `${path}: not valid JSON` };
-    }
+    const read = readJsonFile(path, 'an entry', MAX_ENTRY_BYTES);
+    if ('missing' in read) return {};
+    if ('problem' in read) return { problem: `${path}: ${read.problem}` };
+    const value = read.value;
     const problem = entryProblem(value);
     return problem ? { problem: `${path}: ${problem}` } : { entry: value as PolicyEntry };
   }

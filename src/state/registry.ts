@@ -11,8 +11,8 @@
  * A record that cannot be read never stops a command: it is reported (list, GC) and replaced
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
-import { closeSync, constants, lstatSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { writeAtomically } from './files.ts';
+import { lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readJsonFile, writeAtomically } from './files.ts';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
 import { checkPrivateDir, ensurePrivateDir } from './state-dir.ts';
 
@@ -38,7 +38,8 @@ function fileName(ref: AttachmentRef): string {
 
 /** A temp file older than this was left by a killed writer: a live one renames its own within milliseconds. */
 export const ABANDONED_TEMP_MS = 60_000;
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** Far above any record tcqos writes (one at the filter limit measured 134 KB): anything larger is not one. */
+const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 
 export class Registry {
   readonly stateDir: string;
@@ -147,25 +148,10 @@ export class Registry {
 
   private readFile(name: string): RecordRead {
     this.checkOnce();
-    let text: string;
-    try {
-      const fd = openSync(`${this.dir}/${name}`, READ_FLAGS);
-      try {
-        text = readFileSync(fd, 'utf8');
-      } finally {
-        closeSync(fd);
-      }
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return {};
-      return { problem: code === 'ELOOP' ? 'a symlink, not a record' : (error as Error).message };
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { problem: 'not valid JSON (truncated or overwritten)' };
-    }
+    const read = readJsonFile(`${this.dir}/${name}`, 'a record', MAX_RECORD_BYTES);
+    if ('missing' in read) return {};
+    if ('problem' in read) return { problem: read.problem };
+    const value = read.value;
     const problem = recordProblem(value);
     if (problem) return { problem };
     const record = value as AttachmentRecord;

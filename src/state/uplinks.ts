@@ -5,8 +5,8 @@
  * it as found. One file per uplink under `<stateDir>/uplinks`, written before anything is installed
  * and removed after the tree is gone, by holders of the uplink's lock only.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { writeAtomically } from './files.ts';
+import { rmSync } from 'node:fs';
+import { readJsonFile, writeAtomically } from './files.ts';
 import { ensurePrivateDir } from './state-dir.ts';
 
 export interface UplinkInstall {
@@ -21,12 +21,9 @@ function path(stateDir: string, name: string): string {
 }
 
 export function readUplinkInstall(stateDir: string, name: string): UplinkInstall | undefined {
-  try {
-    const value = JSON.parse(readFileSync(path(stateDir, name), 'utf8')) as UplinkInstall;
-    return typeof value.foundRoot === 'string' ? value : undefined;
-  } catch {
-    return undefined;
-  }
+  const read = readJsonFile(path(stateDir, name), 'an uplink install', 64 * 1024);
+  const value = 'value' in read ? (read.value as Partial<UplinkInstall> | null) : undefined;
+  return typeof value?.foundRoot === 'string' ? (value as UplinkInstall) : undefined;
 }
 
 export function writeUplinkInstall(stateDir: string, install: UplinkInstall): void {

@@ -4,6 +4,7 @@
  * are not read through one, and a killed writer's temp file is dropped by its age.
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -140,6 +141,17 @@ describe('temp files and records', () => {
     const { records, problems } = registry.list();
     expect(records.map((r) => r.containerId)).toEqual(['c1']);
     expect(problems).toEqual([`${stateDir}/attachments/eth0@c2.json: a symlink, not a record`]);
+  });
+
+  it('a FIFO or a directory named like a record is reported at once, never read (a FIFO would block the reader)', () => {
+    const stateDir = join(root, 'tcqos');
+    const registry = new Registry(stateDir);
+    registry.write(record('c1'));
+    execFileSync('mkfifo', [join(stateDir, 'attachments', 'eth0@c2.json')]);
+    mkdirSync(join(stateDir, 'attachments', 'eth0@c3.json'));
+    const { records, problems } = registry.list();
+    expect(records.map((r) => r.containerId)).toEqual(['c1']);
+    expect(problems).toEqual([`${stateDir}/attachments/eth0@c2.json: not a regular file, not a record`, `${stateDir}/attachments/eth0@c3.json: not a regular file, not a record`]);
   });
 
   it('abandoned temp files are dropped by their age, not by whose pid they name', () => {
