@@ -3,7 +3,7 @@
  * the network config with prevResult on stdin), from inside the runner namespace.
  */
 import { run, type Ran } from '../../test/helpers/run.ts';
-import { ifbName } from '../../src/tc/handles.ts';
+import { deviceOf } from '../../src/attachment/carry.ts';
 import { envArgs, IFNAME, REFERENCE_BINARY, RUNNER, TCQOS_BINARY, type Attachment, type Bed } from './bed.ts';
 
 export type PluginName = 'tcqos' | 'bandwidth';
@@ -72,7 +72,9 @@ export async function shape(bed: Bed, plugin: PluginName, att: Attachment, confi
   const ran = await invoke(bed, plugin, 'ADD', att, config);
   if (ran.exitCode !== 0) throw new PluginFailed(`${plugin} ADD failed (${ran.exitCode}): ${ran.stdout.trim()} ${ran.stderr.trim()}`);
   if (plugin === 'tcqos') {
-    return { egress: { netns: att.netns, dev: IFNAME }, ingress: { netns: att.netns, dev: ifbName(IFNAME) } };
+    // a veth pod is shaped at its host end, in the node's (here the runner's) namespace
+    const [netns, devices] = att.hostVeth ? [RUNNER, deviceOf('host', att.hostVeth)] : [att.netns, deviceOf('pod', IFNAME)];
+    return { egress: { netns, dev: devices('egress') }, ingress: { netns, dev: devices('ingress') } };
   }
   const result = JSON.parse(ran.stdout) as { interfaces: Array<{ name: string }> };
   const ifb = result.interfaces.find((i) => i.name.startsWith('bwp'))?.name ?? '';
