@@ -29,7 +29,7 @@ import { lockPath, uplinkLockPath } from '../../src/state/lock.ts';
 import { NetnsChild } from '../helpers/child-rpc.ts';
 import type { PodSpec, PostedEvent } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
-import { invoke, prevResultFor } from '../helpers/plugin.ts';
+import { invoke, kubernetesPodCall } from '../helpers/plugin.ts';
 import { Podman } from '../helpers/podman.ts';
 import { must, run } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
@@ -169,24 +169,9 @@ async function egressRootRate(pod: Pod): Promise<number | undefined> {
 const podIdentity = (name: string) => ({ namespace: 'shop', name, uid: `00000000-0000-4000-8000-${name.padStart(12, '0')}` });
 
 function cni(command: 'ADD' | 'DEL', pod: Pod, name: string, rate = '40mbit'): ReturnType<typeof invoke> {
-  const identity = podIdentity(name);
   const annotations = { 'tcqos.io/policy': policy(rate) };
-  return invoke(node, {
-    command,
-    containerId: `tqimg-${name}`,
-    netns: pod.path,
-    config: {
-      cniVersion: '1.0.0',
-      name: NETWORK,
-      type: 'tcqos',
-      egress: { rate: '100mbit' },
-      uplink: { name: UPLINK, capacity: '1gbit' },
-      capabilities: { 'io.kubernetes.cri.pod-annotations': true },
-      runtimeConfig: { 'io.kubernetes.cri.pod-annotations': annotations },
-      ...(command === 'ADD' ? { prevResult: prevResultFor('1.0.0', pod.path) } : {}),
-    },
-    extraEnv: { TCQOS_STATE_DIR: stateDir, CNI_ARGS: `K8S_POD_NAMESPACE=${identity.namespace};K8S_POD_NAME=${identity.name};K8S_POD_UID=${identity.uid}` },
-  });
+  const entry = { cniVersion: '1.0.0', name: NETWORK, type: 'tcqos', egress: { rate: '100mbit' }, uplink: { name: UPLINK, capacity: '1gbit' }, capabilities: { 'io.kubernetes.cri.pod-annotations': true } };
+  return invoke(node, kubernetesPodCall({ command, containerId: `tqimg-${name}`, pod: podIdentity(name), netns: pod.path, entry, annotations, stateDir }));
 }
 
 async function setPod(name: string, rate: string): Promise<void> {

@@ -64,6 +64,46 @@ export async function invoke(runnerNetns: string, call: Invocation): Promise<Plu
   return { ...ran, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
 }
 
+/** A Kubernetes pod as the runtime names it to the plugin (CNI_ARGS). */
+export interface PodIdentity {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+export interface KubernetesPodCall {
+  readonly command: 'ADD' | 'DEL' | 'CHECK';
+  readonly containerId: string;
+  readonly pod: PodIdentity;
+  /** The pod's netns path. */
+  readonly netns: string;
+  /** The tcqos entry of the conflist: the administrator's caps. */
+  readonly entry: Readonly<Record<string, unknown>> & { readonly cniVersion: string };
+  readonly annotations: Readonly<Record<string, string>>;
+  /** More of runtimeConfig than the annotations (e.g. the kubelet's `bandwidth`). */
+  readonly runtimeConfig?: Readonly<Record<string, unknown>>;
+  readonly stateDir: string;
+}
+
+/** A call as containerd makes it for a Kubernetes pod: its annotations in runtimeConfig, its identity in CNI_ARGS. */
+export function kubernetesPodCall(call: KubernetesPodCall): Invocation {
+  return {
+    command: call.command,
+    containerId: call.containerId,
+    netns: call.netns,
+    config: {
+      ...call.entry,
+      runtimeConfig: { ...call.runtimeConfig, 'io.kubernetes.cri.pod-annotations': call.annotations },
+      ...(call.command === 'DEL' ? {} : { prevResult: prevResultFor(call.entry.cniVersion, call.netns) }),
+    },
+    extraEnv: { TCQOS_STATE_DIR: call.stateDir, CNI_ARGS: podCniArgs(call.pod) },
+  };
+}
+
+export function podCniArgs(pod: PodIdentity): string {
+  return `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name};K8S_POD_UID=${pod.uid}`;
+}
+
 /** A prevResult as a main plugin (macvlan, ptp...) returns it for `ifname` in `netnsPath`. */
 export function prevResultFor(cniVersion: string, netnsPath: string, ifname = 'eth0'): Record<string, unknown> {
   return {

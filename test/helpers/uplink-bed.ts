@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { classFromText } from '../../src/netns/parse.ts';
 import { ifbName } from '../../src/tc/handles.ts';
 import { goodputMbit, type Flow } from './iperf.ts';
-import { invoke, prevResultFor, TEST_STATE_DIR, type PluginResult } from './plugin.ts';
+import { invoke, podCniArgs, prevResultFor, TEST_STATE_DIR, type PluginResult } from './plugin.ts';
 import { inNetns, must } from './run.ts';
 import { Testbed, type Pod } from './testbed.ts';
 import { TestCgroups } from './tools.ts';
@@ -82,7 +82,7 @@ export class UplinkBed {
       config: { ...config, prevResult: prevResultFor('1.0.0', pod.path) },
       netns: pod.path,
       containerId: pod.containerId,
-      extraEnv: { CNI_ARGS: `K8S_POD_NAMESPACE=upl;K8S_POD_NAME=${pod.netns};K8S_POD_UID=${pod.uid}` },
+      extraEnv: { CNI_ARGS: podCniArgs({ namespace: 'upl', name: pod.netns, uid: pod.uid }) },
     });
   }
 

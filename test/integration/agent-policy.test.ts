@@ -19,7 +19,7 @@ import { Registry } from '../../src/state/registry.ts';
 import { agentGet } from '../helpers/agent-client.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, flowWithIntervals, goodputMbit } from '../helpers/iperf.ts';
-import { invoke, operator, prevResultFor, TCQOS_BINARY } from '../helpers/plugin.ts';
+import { invoke, kubernetesPodCall, operator, TCQOS_BINARY } from '../helpers/plugin.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
 
@@ -134,13 +134,7 @@ function setPod(pod: TestPod, labels: Record<string, string>): void {
 }
 
 async function add(pod: TestPod): Promise<void> {
-  const added = await invoke(runner, {
-    command: 'ADD',
-    containerId: pod.container,
-    netns: pod.pod!.path,
-    config: { ...CONFLIST, runtimeConfig: { 'io.kubernetes.cri.pod-annotations': {} }, prevResult: prevResultFor('1.0.0', pod.pod!.path) },
-    extraEnv: { TCQOS_STATE_DIR: stateDir, CNI_ARGS: `K8S_POD_NAMESPACE=${NS};K8S_POD_NAME=${pod.name};K8S_POD_UID=${pod.uid}` },
-  });
+  const added = await invoke(runner, kubernetesPodCall({ command: 'ADD', containerId: pod.container, pod: { namespace: NS, ...pod }, netns: pod.pod!.path, entry: CONFLIST, annotations: {}, stateDir }));
   expect(added.exitCode, `${added.stdout}${added.stderr}`).toBe(0);
 }
 

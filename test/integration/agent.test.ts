@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classFromText } from '../../src/netns/parse.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
-import { invoke, prevResultFor, TCQOS_BINARY } from '../helpers/plugin.ts';
+import { invoke, kubernetesPodCall, TCQOS_BINARY } from '../helpers/plugin.ts';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus.ts';
 import { must, run } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
@@ -191,38 +191,12 @@ beforeAll(async () => {
   fake.setPod({ ...POD2, nodeName: NODE, annotations: { 'tcqos.io/policy': policy('40mbit') } });
   fake.setPod({ namespace: 'shop', name: 'elsewhere', nodeName: 'tqagt-other', annotations: { 'tcqos.io/policy': policy('1mbit') } });
   // ADD as containerd does it for an annotated pod: the admin's cap in the conflist, the annotations in runtimeConfig
-  const added = await invoke(runner, {
-    command: 'ADD',
-    containerId: CONTAINER,
-    netns: pod.path,
-    config: {
-      cniVersion: '1.0.0',
-      name: NETWORK,
-      type: 'tcqos',
-      egress: { rate: '100mbit' },
-      capabilities: { bandwidth: true, 'io.kubernetes.cri.pod-annotations': true },
-      runtimeConfig: { bandwidth: { EgressRate: 60_000_000, EgressBurst: 2 ** 32 - 1 }, 'io.kubernetes.cri.pod-annotations': annotations },
-      prevResult: prevResultFor('1.0.0', pod.path),
-    },
-    extraEnv: { TCQOS_STATE_DIR: stateDir, CNI_ARGS: `K8S_POD_NAMESPACE=${POD.namespace};K8S_POD_NAME=${POD.name};K8S_POD_UID=${POD.uid}` },
-  });
+  const entry = { cniVersion: '1.0.0', name: NETWORK, type: 'tcqos', egress: { rate: '100mbit' }, capabilities: { bandwidth: true, 'io.kubernetes.cri.pod-annotations': true } };
+  const runtimeConfig = { bandwidth: { EgressRate: 60_000_000, EgressBurst: 2 ** 32 - 1 } };
+  const added = await invoke(runner, kubernetesPodCall({ command: 'ADD', containerId: CONTAINER, pod: POD, netns: pod.path, entry, annotations, runtimeConfig, stateDir }));
   expect(added.exitCode, `${added.stdout}${added.stderr}`).toBe(0);
   expect(await egressRootRate()).toBe(40_000_000);
-  const added2 = await invoke(runner, {
-    command: 'ADD',
-    containerId: CONTAINER2,
-    netns: pod2.path,
-    config: {
-      cniVersion: '1.0.0',
-      name: NETWORK,
-      type: 'tcqos',
-      egress: { rate: '100mbit' },
-      capabilities: { 'io.kubernetes.cri.pod-annotations': true },
-      runtimeConfig: { 'io.kubernetes.cri.pod-annotations': { 'tcqos.io/policy': policy('40mbit') } },
-      prevResult: prevResultFor('1.0.0', pod2.path),
-    },
-    extraEnv: { TCQOS_STATE_DIR: stateDir, CNI_ARGS: `K8S_POD_NAMESPACE=${POD2.namespace};K8S_POD_NAME=${POD2.name};K8S_POD_UID=${POD2.uid}` },
-  });
+  const added2 = await invoke(runner, kubernetesPodCall({ command: 'ADD', containerId: CONTAINER2, pod: POD2, netns: pod2.path, entry, annotations: { 'tcqos.io/policy': policy('40mbit') }, stateDir }));
   expect(added2.exitCode, `${added2.stdout}${added2.stderr}`).toBe(0);
 });
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
-import { invoke, prevResultFor, TCQOS_BINARY } from '../helpers/plugin.ts';
+import { invoke, kubernetesPodCall, TCQOS_BINARY } from '../helpers/plugin.ts';
 import { startPrometheus, type PrometheusServer, type Series } from '../helpers/prometheus.ts';
 import { run } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
@@ -54,22 +54,8 @@ const batchPolicy = (rate: string) => ({ egress: { rate } });
 
 async function add(pod: Pod, who: typeof WEB, annotations: Record<string, string>): Promise<void> {
   // As containerd does for an annotated pod: the admin's caps in the conflist, the annotations in runtimeConfig.
-  const added = await invoke(runner, {
-    command: 'ADD',
-    containerId: who.container,
-    netns: pod.path,
-    config: {
-      cniVersion: '1.0.0',
-      name: NETWORK,
-      type: 'tcqos',
-      egress: { rate: '100mbit' },
-      uplink: UPLINK,
-      capabilities: { 'io.kubernetes.cri.pod-annotations': true },
-      runtimeConfig: { 'io.kubernetes.cri.pod-annotations': annotations },
-      prevResult: prevResultFor('1.0.0', pod.path),
-    },
-    extraEnv: { TCQOS_STATE_DIR: stateDir, CNI_ARGS: `K8S_POD_NAMESPACE=${who.namespace};K8S_POD_NAME=${who.name};K8S_POD_UID=${who.uid}` },
-  });
+  const entry = { cniVersion: '1.0.0', name: NETWORK, type: 'tcqos', egress: { rate: '100mbit' }, uplink: UPLINK, capabilities: { 'io.kubernetes.cri.pod-annotations': true } };
+  const added = await invoke(runner, kubernetesPodCall({ command: 'ADD', containerId: who.container, pod: who, netns: pod.path, entry, annotations, stateDir }));
   expect(added.exitCode, `${added.stdout}${added.stderr}`).toBe(0);
 }
 

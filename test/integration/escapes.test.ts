@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invoke, prevResultFor } from '../helpers/plugin.ts';
+import { invoke, podCniArgs, prevResultFor } from '../helpers/plugin.ts';
 import { inNetns, must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
 import { ifbName } from '../../src/tc/handles.ts';
@@ -57,7 +57,7 @@ async function add(pod: Pod, name: string, uid: string, extra: object, prevResul
     config,
     netns: pod.path,
     containerId: `esc-${name}`,
-    extraEnv: { CNI_ARGS: `K8S_POD_NAMESPACE=esc;K8S_POD_NAME=${name};K8S_POD_UID=${uid}` },
+    extraEnv: { CNI_ARGS: podCniArgs({ namespace: 'esc', name, uid }) },
   });
   expect(added.exitCode, added.stdout).toBe(0);
 }
