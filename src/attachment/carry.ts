@@ -32,6 +32,9 @@ export interface CarriedDirection {
 
 export type CarriedCounters = Readonly<Partial<Record<Direction, CarriedDirection>>>;
 
+/** A tc line that changes an object in place: `class change`, `qdisc change` (src/plan/update.ts). */
+const RETUNE = /^(class|qdisc) change /;
+
 const NONE: CarriedClass = { bytes: 0, packets: 0, drops: 0, overlimits: 0 };
 
 type Shaped = Pick<AttachmentRecord, 'policy' | 'classIds'>;
@@ -43,9 +46,9 @@ export function deviceOf(site: Site, ifname: string): (direction: Direction) => 
 
 /**
  * Runs `change` (an update of the attachment at `site` from `previous` to `next`, which reports the
- * counters it read before it changed anything) and reads them again after it; resolves to its result
- * and the carry to record with `next`. Reading is best effort: when the read fails the update goes
- * on, and the carry stays what it was.
+ * counters it read before it changed anything) and, when it replaced or removed anything, reads them
+ * again after it; resolves to its result and the carry to record with `next`. Reading is best
+ * effort: when the read fails the update goes on, and the carry stays what it was.
  */
 export async function keepingCounts<T extends { readonly lines: readonly string[]; readonly before: ReadonlyMap<string, DeviceCounters> }>(
   session: NetnsSession,
@@ -57,7 +60,8 @@ export async function keepingCounts<T extends { readonly lines: readonly string[
 ): Promise<{ readonly result: T; readonly counters: CarriedCounters | undefined }> {
   const devices = deviceOf(target.site, target.ifname);
   const result = await change();
-  if (!result.lines.length) return { result, counters: previous.counters };
+  // Only retuned in place (or nothing ran): every queue kept its counts, there is nothing to carry.
+  if (result.lines.every((line) => RETUNE.test(line))) return { result, counters: previous.counters };
   const after = await readCounters(session, DIRECTIONS.map(devices)).catch((error: unknown) => {
     log.warn({ err: error }, 'could not read the counters after an update: those of replaced queues are not carried');
     return undefined;

@@ -20,7 +20,7 @@ import { convergeUplink, enforcedUplinkOf, uplinkClassFor } from './uplink.ts';
 import { keepingCounts } from './carry.ts';
 import { podCgroupOf, withAttachmentLock } from './attach.ts';
 import { AttachmentNotFoundError, UnreadableRecordError } from './errors.ts';
-import { reshapeAttachment } from './reshape.ts';
+import { applyReshape, planReshape, reshapeAttachment, type PlannedReshape } from './reshape.ts';
 
 export interface UpdateOutcome {
   /** Whether any tc line ran (or, in a dry run, would run). */
@@ -120,12 +120,13 @@ async function changeAttachment(
     if (!probe.outcome.changed && sameRecord(probe.outcome.record, found)) return { changed: false, previous: found, record: found, commands: [] };
     return withAttachmentLock(registry, pod.path, ref, pod.runner, async () => {
       const current = readRecord(registry, ref);
-      const { recorded, derived } = await workedOut(registry, pod, ref, current, edit(current), capsSetBy, log, tools, false);
+      // Unless another tcqos changed the attachment since, what the probe read and worked out holds.
+      const { recorded, derived, planned } = sameRecord(current, found) ? probe : await workedOut(registry, pod, ref, current, edit(current), capsSetBy, log, tools, false);
       return withSite(current, pod, tools, async ({ session, ifname, site }) => {
         const admitted = await admitAndRecord(registry, recorded, session.runner);
         try {
           const target = { ifname, site, policy: derived.policy, classIds: recorded.classIds };
-          const { result: reshaped, counters } = await keepingCounts(session, target, current, admitted, log, () => reshapeAttachment(session, target, log));
+          const { result: reshaped, counters } = await keepingCounts(session, target, current, admitted, log, async () => applyReshape(session, planned ?? (await planReshape(session, target)), log));
           let final = admitted;
           if (counters !== admitted.counters) {
             const { counters: _replaced, ...rest } = admitted;
@@ -171,7 +172,7 @@ async function workedOut(
   log: Logger,
   tools: SessionOptions,
   planLines = true,
-): Promise<{ recorded: AttachmentRecord; derived: DerivedPolicy; outcome: UpdateOutcome }> {
+): Promise<{ recorded: AttachmentRecord; derived: DerivedPolicy; outcome: UpdateOutcome; planned?: PlannedReshape }> {
   const { bandwidthPolicy, ...rest } = inputs;
   const derived = await derivePolicy({ ...rest, ...(bandwidthPolicy ? { policy: bandwidthPolicy } : {}) });
   const sources: { egress?: PolicySource; ingress?: PolicySource } = {};
@@ -202,9 +203,9 @@ async function workedOut(
   };
   if (!planLines) return { recorded, derived, outcome: { changed: true, previous: current, record: recorded, commands: [] } };
   checkAdmission(registry, recorded);
-  const planned = await withSite(current, pod, tools, ({ session, ifname, site }) => reshapeAttachment(session, { ifname, site, policy: derived.policy, classIds }, log, true));
+  const planned = await withSite(current, pod, tools, ({ session, ifname, site }) => planReshape(session, { ifname, site, policy: derived.policy, classIds }));
   const target = enforcedUplinkOf(recorded);
   const onUplink = target ? (await convergeUplink(registry, target, log, tools, { dryRun: true, assuming: recorded })).lines : [];
   const commands = [...planned.lines, ...onUplink];
-  return { recorded, derived, outcome: { changed: commands.length > 0, previous: current, record: recorded, commands } };
+  return { recorded, derived, planned, outcome: { changed: commands.length > 0, previous: current, record: recorded, commands } };
 }
