@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import type { CliIo } from '../cli/runner.ts';
 import { OperatorError } from '../cli/errors.ts';
 import { asyncToolRunner } from '../netns/runner.ts';
+import { sharedNodeBatches } from '../netns/observe.ts';
 import type { AttachmentRecord } from '../state/record.ts';
 import { Registry } from '../state/registry.ts';
 import { startAgent, type RunningAgent } from './agent.ts';
@@ -34,7 +35,9 @@ export async function runAgent(settings: AgentSettings, log: Logger, io: CliIo):
   log.info({ server, credentials: source }, 'API server');
   const registry = new Registry(settings.stateDir);
   // The agent's event loop never waits on a child: its watch, queue and /healthz go on meanwhile.
-  const tools = { runner: asyncToolRunner(settings.workers) };
+  const runner = asyncToolRunner(settings.workers);
+  // the workers' runs on host ends go together (a policy edit converges many pods at once)
+  const tools = { runner, nodeBatches: sharedNodeBatches(runner) };
   const statsTools = { runner: asyncToolRunner(STATS_CONCURRENCY) };
   // The use case's progress lines are details here: the reconciler logs what each converge came to
   // (applied, healed), and every resync converges every attachment.

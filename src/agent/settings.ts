@@ -121,7 +121,7 @@ export function resolveSettings(flags: AgentFlags, env: NodeJS.ProcessEnv): Agen
     resyncSeconds: file.resyncSeconds ?? 60,
     gcSeconds: file.gcSeconds ?? 60,
     watchTimeoutSeconds: file.watchTimeoutSeconds ?? 300,
-    workers: file.workers ?? 4,
+    workers: file.workers ?? 8,
     retryBackoff,
     metricsRefreshSeconds: file.metricsRefreshSeconds ?? 5,
     metricsAuth,

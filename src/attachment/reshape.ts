@@ -53,8 +53,9 @@ export async function applyReshape(session: NetnsSession, planned: PlannedReshap
     if (created.exitCode !== 0) throw new ApplyError('creating the ifb for ingress shaping', created);
   }
   if (lines.length) {
-    const tcScript = script(session.faults.intoBatch([...lines]));
-    const ran = await session.run('tc', ['-batch', '-'], tcScript);
+    const batch = session.faults.intoBatch([...lines]);
+    const tcScript = script(batch);
+    const ran = session.nodeBatches ? await session.nodeBatches.change(batch) : await session.run('tc', ['-batch', '-'], tcScript);
     if (ran.exitCode !== 0) throw new ApplyError(`changing the shaping of ${plan.ifname}`, ran, tcScript);
   }
   if (!ifbTree(plan) && changes.some((change) => change.kind === 'ifb-unwanted')) {

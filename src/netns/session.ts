@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NO_FAULTS, type Faults } from './faults.ts';
 import { startInBackground, syncToolRunner, TOOL_TIMEOUT_MS, type RawRun, type RunRequest, type ToolRunner } from './runner.ts';
 import { toolPath, type Tool } from './tools.ts';
+import type { NodeBatches } from './node-batches.ts';
 
 export interface ToolRun {
   readonly command: string;
@@ -70,6 +71,8 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTT
 export interface SessionOptions {
   readonly runner?: ToolRunner;
   readonly faults?: Faults;
+  /** Runs in the node's namespace batched with other sessions' (a long-running process's). */
+  readonly nodeBatches?: NodeBatches;
 }
 
 /** Which network namespace a file names: its device and inode (what `ip netns identify` compares). */
@@ -90,6 +93,8 @@ export class NetnsSession {
   readonly runner: ToolRunner;
   /** The node's own namespace: tools run in it directly, without nsenter. */
   readonly isNode: boolean;
+  /** In the node's namespace, the batches shared with other sessions, if any. */
+  readonly nodeBatches: NodeBatches | undefined;
   private readonly fd: number;
 
   private constructor(path: string, fd: number, options: SessionOptions, isNode: boolean) {
@@ -98,6 +103,7 @@ export class NetnsSession {
     this.faults = options.faults ?? NO_FAULTS;
     this.runner = options.runner ?? syncToolRunner;
     this.isNode = isNode;
+    this.nodeBatches = isNode ? options.nodeBatches : undefined;
   }
 
   /**

@@ -35,8 +35,13 @@ export function showScript(commands: readonly ShowCommand[]): string {
   return script(commands.map(line));
 }
 
-/** Runs the commands in one tc process; resolves to what each printed, in order. */
+/** Resolves to what each command printed, in order: in one tc process, or in the node's shared batches. */
 export async function showAll(session: NetnsSession, commands: readonly ShowCommand[]): Promise<Shown[]> {
+  return session.nodeBatches ? session.nodeBatches.show(commands) : showNow(session, commands);
+}
+
+/** Runs the commands in one tc process of its own. */
+export async function showNow(session: NetnsSession, commands: readonly ShowCommand[]): Promise<Shown[]> {
   const run = await session.run('tc', ['-s', '-d', '-j', '-force', '-batch', '-'], showScript(commands));
   return shownFrom(commands, run);
 }

@@ -89,7 +89,7 @@ describe('agent settings', () => {
       resyncSeconds: 60,
       gcSeconds: 60,
       watchTimeoutSeconds: 300,
-      workers: 4,
+      workers: 8,
       retryBackoff: { initialSeconds: 0.05, maxSeconds: 300 },
       metricsRefreshSeconds: 5,
       metricsAuth: 'kubernetes',
