@@ -2,6 +2,7 @@
  * The attachment metrics in Prometheus' text format, through prom-client. Only the stats command and
  * the agent reach this module (lazily): the CNI path never loads prom-client.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { AttachmentStats } from '../attachment/stats.ts';
 import { FAMILIES, type Family, type LabelName } from './families.ts';
@@ -17,7 +18,8 @@ type Snapshot = () => Promise<readonly AttachmentStats[]>;
  */
 export function registerAttachmentMetrics(registry: Registry, collect: () => Promise<readonly AttachmentStats[]>): void {
   const snapshot = sharedWhilePending(collect);
-  for (const family of FAMILIES) register(registry, family, snapshot);
+  const turn = turnsOneAtATime();
+  for (const family of FAMILIES) register(registry, family, async () => (await Promise.all([snapshot(), turn()]))[0]);
 }
 
 /** The text a scrape of these stats would return: for `tcqos stats --prometheus`. */
@@ -56,6 +58,16 @@ function register(registry: Registry, family: Family, snapshot: Snapshot): void 
       },
     });
   }
+}
+
+/**
+ * Each family is worked out in a turn of the event loop of its own, one after the other, so what
+ * else the process serves (the agent's /healthz and /metrics) is answered between two: all of them
+ * for 250 attachments took 100–200 ms, in one block when worked out together.
+ */
+function turnsOneAtATime(): () => Promise<void> {
+  let last: Promise<void> = Promise.resolve();
+  return () => (last = last.then(() => nextTurn()));
 }
 
 /**

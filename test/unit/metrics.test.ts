@@ -89,6 +89,22 @@ beforeAll(async () => {
 });
 
 describe('renderStats', () => {
+  it('works out one family per turn of the event loop, so a server answers between them', async () => {
+    const many = Array.from({ length: 250 }, (_, i) => FIXTURE.map((attachment) => ({ ...attachment, containerId: `${attachment.containerId}${i}` }))).flat();
+    // a callback that queues itself again runs once per turn of the loop
+    let turns = 0;
+    let rendering = true;
+    const count = () => {
+      turns++;
+      if (rendering) setImmediate(count);
+    };
+    setImmediate(count);
+    const rendered = await renderStats(many);
+    rendering = false;
+    expect(parseExposition(rendered).size).toBe(families.size);
+    expect(turns).toBeGreaterThanOrEqual(families.size);
+  });
+
   it('exposes seven class families, seven direction families, seven of each attachment\'s class on its uplink and four uplink gauges, in node_exporter style', () => {
     const expected = ['class', 'direction', 'uplink_class'].flatMap((scope) => MEASURES.map((m) => [`tcqos_${scope}_${m.suffix}`, m.type]));
     const uplink = ['capacity_bytes_per_second', 'guaranteeable_bytes_per_second', 'guaranteed_bytes_per_second', 'attachments'].map((suffix) => [`tcqos_uplink_${suffix}`, 'gauge']);
