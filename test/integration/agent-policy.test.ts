@@ -9,17 +9,16 @@
  * first second, and one the agent had not seen is shaped right after; deleting the policy restores
  * the conflist's shaping.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classFromText } from '../../src/netns/parse.ts';
 import { Registry } from '../../src/state/registry.ts';
-import { agentGet } from '../helpers/agent-client.ts';
+import { AgentProcess, until } from '../helpers/agent-process.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, flowWithIntervals, goodputMbit } from '../helpers/iperf.ts';
-import { invoke, kubernetesPodCall, operator, TCQOS_BINARY } from '../helpers/plugin.ts';
+import { invoke, kubernetesPodCall, operator } from '../helpers/plugin.ts';
 import { must } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
 
@@ -50,67 +49,6 @@ let peer: Pod;
 let stateDir: string;
 let fake: FakeApiServer;
 let agent: AgentProcess | undefined;
-
-/** `dist/tcqos agent` as a child process: its JSON log lines and port; /metrics over plain HTTP on loopback. */
-class AgentProcess {
-  readonly lines: Array<Record<string, unknown>> = [];
-  private readonly child: ChildProcess;
-  private readonly exited: Promise<number | null>;
-  private buffered = '';
-
-  constructor() {
-    const settings = join(stateDir, 'agent.json');
-    writeFileSync(settings, JSON.stringify({ logLevel: 'debug', resyncSeconds: 2, gcSeconds: 5, metricsAuth: 'none', metricsRefreshSeconds: 1, retryBackoff: { initialSeconds: 0.2, maxSeconds: 2 } }));
-    fake.writeKubeconfig(join(stateDir, 'kubeconfig'));
-    this.child = spawn(TCQOS_BINARY, ['agent', '--node', NODE, '--listen', '127.0.0.1:0', '--kubeconfig', join(stateDir, 'kubeconfig'), '--settings', settings], {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TCQOS_STATE_DIR: stateDir },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    this.child.stderr!.on('data', (chunk: Buffer) => {
-      this.buffered += chunk.toString();
-      const lines = this.buffered.split('\n');
-      this.buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          this.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          this.lines.push({ msg: `(not JSON) ${line}` });
-        }
-      }
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', resolve));
-  }
-
-  get port(): number | undefined {
-    return this.lines.find((line) => line['msg'] === 'tcqos agent started')?.['port'] as number | undefined;
-  }
-
-  async metric(series: string): Promise<number> {
-    const { text } = await agentGet({ scheme: 'http', host: '127.0.0.1', port: this.port! }, '/metrics');
-    const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-    return Number(line?.slice(series.length + 1));
-  }
-
-  log(): string {
-    return this.lines.map((line) => JSON.stringify(line)).join('\n');
-  }
-
-  async stop(): Promise<void> {
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, why: () => string): Promise<number> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > timeoutMs) throw new Error(why());
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Date.now() - started;
-}
 
 /** The configured rate of the egress HTB root class on the pod's eth0, bit/s (tc prints HTB classes as text). */
 async function egressRate(pod: TestPod): Promise<number | undefined> {
@@ -170,8 +108,9 @@ beforeAll(async () => {
   // the three pods run before any policy exists: the conflist's 50 Mbit/s
   for (const pod of [pods.a, pods.b, pods.c]) await add(pod);
   for (const pod of [pods.a, pods.b, pods.c]) expect(await egressRate(pod)).toBe(50_000_000);
-  agent = new AgentProcess();
-  await until(() => agent!.port !== undefined, 10_000, why('the agent did not start'));
+  // /metrics over plain HTTP on loopback
+  const settings = { logLevel: 'debug', resyncSeconds: 2, gcSeconds: 5, metricsAuth: 'none', metricsRefreshSeconds: 1, retryBackoff: { initialSeconds: 0.2, maxSeconds: 2 } };
+  agent = await AgentProcess.start({ node: NODE, stateDir, api: fake, settings });
 });
 
 afterAll(async () => {

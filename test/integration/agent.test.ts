@@ -7,9 +7,8 @@
  * Prometheus scrapes the agent's per-class counters over HTTPS with a bearer token the API server
  * vouches for (and is refused without one, or with one not granted /metrics).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { lockPath } from '../../src/state/lock.ts';
-import { agentGet, type Answer } from '../helpers/agent-client.ts';
+import { AgentProcess, until } from '../helpers/agent-process.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classFromText } from '../../src/netns/parse.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
-import { invoke, kubernetesPodCall, TCQOS_BINARY } from '../helpers/plugin.ts';
+import { invoke, kubernetesPodCall } from '../helpers/plugin.ts';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus.ts';
 import { must, run } from '../helpers/run.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
@@ -32,6 +31,12 @@ const CONTAINER2 = 'tqagt-api-0001';
 const POD2 = { namespace: 'shop', name: 'api', uid: '6f1c3c52-0000-4000-8000-00000000b1a2' };
 /** Prometheus' service account: its token is authenticated and granted GET /metrics by the fake API server. */
 const SCRAPER = { token: 'prometheus-token', user: 'system:serviceaccount:monitoring:prometheus' };
+
+/** The agent under test: resyncs every 2 s, counters every second, quick back-offs, /metrics over HTTPS for SCRAPER. */
+function startAgent(): Promise<AgentProcess> {
+  const settings = { logLevel: 'debug', resyncSeconds: 2, gcSeconds: 2, relistBackoff: { initialSeconds: 0.2, maxSeconds: 2 }, retryBackoff: { initialSeconds: 0.2, maxSeconds: 2 }, metricsRefreshSeconds: 1 };
+  return AgentProcess.start({ node: NODE, stateDir, api: fake, settings, token: SCRAPER.token });
+}
 /** A pod's service account: authenticated, not granted /metrics. */
 const OTHER = { token: 'web-token', user: 'system:serviceaccount:shop:web' };
 const policy = (rate: string) => JSON.stringify({ egress: { rate } });
@@ -44,109 +49,6 @@ let stateDir: string;
 let fake: FakeApiServer;
 let agent: AgentProcess | undefined;
 let prometheus: PrometheusServer | undefined;
-
-/** `dist/tcqos agent` as a child process: its JSON log lines, its port, stopped by its pid. */
-class AgentProcess {
-  readonly lines: Array<Record<string, unknown>> = [];
-  private readonly child: ChildProcess;
-  private readonly exited: Promise<number | null>;
-  private buffered = '';
-  private code: number | null | undefined;
-
-  private constructor(child: ChildProcess) {
-    this.child = child;
-    child.stderr!.on('data', (chunk: Buffer) => {
-      this.buffered += chunk.toString();
-      const lines = this.buffered.split('\n');
-      this.buffered = lines.pop()!;
-      for (const line of lines) {
-        try {
-          this.lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          this.lines.push({ msg: `(not JSON) ${line}` });
-        }
-      }
-    });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    void this.exited.then((code) => (this.code = code));
-  }
-
-  static async start(): Promise<AgentProcess> {
-    const settings = join(stateDir, 'agent.json');
-    writeFileSync(
-      settings,
-      JSON.stringify({
-        logLevel: 'debug',
-        resyncSeconds: 2,
-        gcSeconds: 2,
-        relistBackoff: { initialSeconds: 0.2, maxSeconds: 2 },
-        retryBackoff: { initialSeconds: 0.2, maxSeconds: 2 },
-        metricsRefreshSeconds: 1,
-      }),
-    );
-    fake.writeKubeconfig(join(stateDir, 'kubeconfig'));
-    const child = spawn(
-      TCQOS_BINARY,
-      ['agent', '--node', NODE, '--listen', '127.0.0.1:0', '--kubeconfig', join(stateDir, 'kubeconfig'), '--settings', settings],
-      { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', TCQOS_STATE_DIR: stateDir }, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    const started = new AgentProcess(child);
-    await until(() => started.port !== undefined || started.exitedEarly, 10_000, () => `the agent did not start:\n${started.log()}`);
-    if (started.exitedEarly) throw new Error(`the agent exited:\n${started.log()}`);
-    await until(async () => (await started.get('/healthz')).status === 200, 10_000, () => `the agent is not healthy:\n${started.log()}`);
-    return started;
-  }
-
-  get exitedEarly(): boolean {
-    return this.code !== undefined;
-  }
-
-  get port(): number | undefined {
-    return this.lines.find((line) => line['msg'] === 'tcqos agent started')?.['port'] as number | undefined;
-  }
-
-  /** GET over HTTPS (the agent's own self-signed certificate, not verified), with the scraper's token by default. */
-  async get(path: string, token: string | null = SCRAPER.token): Promise<Answer> {
-    try {
-      return await agentGet({ scheme: 'https', host: '127.0.0.1', port: this.port! }, path, token === null ? {} : { token });
-    } catch (error) {
-      return { status: 0, text: String(error), headers: {}, ms: 0 };
-    }
-  }
-
-  /** The value of one series on /metrics (NaN when absent). */
-  async metric(series: string): Promise<number> {
-    const { text } = await this.get('/metrics');
-    const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-    return Number(line?.slice(series.length + 1));
-  }
-
-  /** The first log line with this message after `since` (ms since the epoch), if any. */
-  logged(message: string, since = 0): Record<string, unknown> | undefined {
-    return this.lines.find((line) => line['msg'] === message && (line['time'] as number) >= since);
-  }
-
-  log(): string {
-    return this.lines.map((line) => JSON.stringify(line)).join('\n');
-  }
-
-  /** SIGTERM; resolves with the exit code (SIGKILL after 10 s). */
-  async stop(): Promise<number | null> {
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
-    const code = await this.exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, why: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(why());
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** The configured rate of the egress HTB root class on the pod's eth0, bit/s (tc prints HTB classes as text even under -j). */
 async function egressRootRate(of: Pod = pod): Promise<number> {
@@ -215,7 +117,7 @@ afterAll(async () => {
 
 describe('tcqos agent on a live pod', () => {
   it('starts, lists and watches the pods of its node, and changes nothing that is already in force', async () => {
-    agent = await AgentProcess.start();
+    agent = await startAgent();
     const [list] = fake.requestsTo('list');
     expect(list!.query['fieldSelector']).toBe(`spec.nodeName=${NODE}`);
     await new Promise((resolve) => setTimeout(resolve, 2500)); // a resync
@@ -292,7 +194,7 @@ describe('tcqos agent on a live pod', () => {
     expect(await agent!.stop()).toBe(0);
     agent = undefined;
     fake.editAnnotations(POD.namespace, POD.name, { 'tcqos.io/policy': policy('20mbit') });
-    agent = await AgentProcess.start();
+    agent = await startAgent();
     await until(async () => (await egressRootRate()) === 20_000_000, 10_000, () => `not applied after the restart:\n${agent!.log()}`);
     expectShapedTo('egress after the restart', await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5403, direction: 'egress' }), 20);
   });

@@ -76,7 +76,7 @@ describe('tcqos update on a running pod', () => {
     console.info(
       `${direction} update on a live flow: 40 Mbit/s ${before.toFixed(2)}, after "update 10mbit" (returned at ${downAt.toFixed(2)} s) ` +
         `${lowered.toFixed(2)}, after "update 40mbit" (returned at ${upAt.toFixed(2)} s) ${raised.toFixed(2)} Mbit/s goodput; ` +
-        `stalled 0.5 s intervals: ${stalled}`,
+        `stalled 0.5 s intervals: ${stalled}; every 0.5 s: ${report.intervals.map(([, , mbit]) => mbit.toFixed(1)).join(' ')}`,
     );
     expect(stalled).toBe(0);
     for (const [label, measured, mbit] of [['before', before, 40], ['lowered', lowered, 10], ['raised', raised, 40]] as const) expectShapedTo(`${direction} ${label}`, measured, mbit);

@@ -1,21 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { base, policyOf, refusal } from '../helpers/derive.ts';
 import { derivePolicy } from '../../src/config/derive.ts';
-import { ConfigError } from '../../src/config/errors.ts';
 import { policyAnnotations } from '../../src/config/policy-annotations.ts';
-import type { PolicyInputs } from '../../src/config/policy.ts';
-
-const base = { cniVersion: '1.0.0', name: 'net', type: 'tcqos' };
-const policyOf = (document: object) => ({ 'tcqos.io/policy': JSON.stringify(document) });
-
-async function refusal(inputs: PolicyInputs): Promise<string> {
-  try {
-    await derivePolicy(inputs);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('inputs were accepted');
-}
 
 describe('the conflist entry alone', () => {
   it('is the cap and the policy in force, from the config', async () => {

@@ -3,25 +3,11 @@
  * annotation, what one attachment may hold on an uplink, subnets that name one address family.
  */
 import { describe, expect, it } from 'vitest';
+import { base, policyOf, refusal } from '../helpers/derive.ts';
 import { loadCidrSupport, parseCidr } from '../../src/config/cidr.ts';
 import { derivePolicy } from '../../src/config/derive.ts';
-import { ConfigError } from '../../src/config/errors.ts';
 import { filterCount, mergePeers } from '../../src/config/peers.ts';
-import type { PolicyInputs } from '../../src/config/policy.ts';
 import { LIMITS } from '../../src/config/units.ts';
-
-const base = { cniVersion: '1.0.0', name: 'net', type: 'tcqos' };
-const policyOf = (document: object) => ({ 'tcqos.io/policy': JSON.stringify(document) });
-
-async function refusal(inputs: PolicyInputs): Promise<string> {
-  try {
-    await derivePolicy(inputs);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('inputs were accepted');
-}
 
 /** `count` distinct, non-adjacent /32 peers (every other address, so nothing merges). */
 function scattered(count: number, offset = 0): string[] {
