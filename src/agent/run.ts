@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import type { CliIo } from '../cli/runner.ts';
 import { OperatorError } from '../cli/errors.ts';
 import { asyncToolRunner } from '../netns/runner.ts';
-import { sharedNodeBatches } from '../netns/observe.ts';
+import { sharedNodeBatches } from '../netns/node-batches.ts';
 import type { AttachmentRecord } from '../state/record.ts';
 import { Registry } from '../state/registry.ts';
 import { startAgent, type RunningAgent } from './agent.ts';

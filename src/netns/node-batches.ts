@@ -9,11 +9,14 @@
  * that fails ("Command failed -:N"). The asker whose lines hold N gets that failure, numbered in its
  * own lines; those before it were applied; those after it are run again in a further batch.
  */
-import { Coalescer } from './coalesce.ts';
-import { failedCommands } from './parse.ts';
-import type { ToolRun } from './session.ts';
+import { script } from '../plan/batch.ts';
 import type { LinkInfo } from '../tc/types.ts';
-import type { ShowCommand, Shown } from './show.ts';
+import { Coalescer } from './coalesce.ts';
+import { readLinksNow } from './observe.ts';
+import { failedCommands } from './parse.ts';
+import type { ToolRunner } from './runner.ts';
+import { NetnsSession, withSession, type ToolRun } from './session.ts';
+import { showNow, type ShowCommand, type Shown } from './show.ts';
 
 /** How one run goes: a session of the node's namespace running it at once. */
 export interface NodeRunners {
@@ -55,6 +58,16 @@ export class NodeBatches {
   change(lines: readonly string[]): Promise<ToolRun> {
     return this.changes.ask(lines);
   }
+}
+
+/** The node namespace's batches that a long-running process's sessions share, each run with `runner`. */
+export function sharedNodeBatches(runner: ToolRunner): NodeBatches {
+  const inNode = <T>(work: (node: NetnsSession) => Promise<T>) => withSession(NetnsSession.node({ runner }), work);
+  return new NodeBatches({
+    show: (commands) => inNode((node) => showNow(node, commands)),
+    links: (devices) => inNode((node) => readLinksNow(node, devices)),
+    change: (lines) => inNode((node) => node.run('tc', ['-batch', '-'], script(lines))),
+  });
 }
 
 async function changeInTurn(runners: NodeRunners, asked: readonly (readonly string[])[]): Promise<ToolRun[]> {

@@ -8,29 +8,18 @@ import { attachmentState, isOurs, type AttachmentState } from '../tc/ownership.t
 import type { FilterInfo, LinkInfo, ObservedAttachment, ObservedTree, QdiscInfo } from '../tc/types.ts';
 import { parseJsonSequence } from '../text/json.ts';
 import { linksFromJson } from './parse.ts';
-import { NetnsSession, withSession } from './session.ts';
-import { NodeBatches } from './node-batches.ts';
-import type { ToolRunner } from './runner.ts';
-import { classesOf, filtersOf, qdiscsOf, showAll, showNow, type ShowCommand } from './show.ts';
+import type { NetnsSession } from './session.ts';
+import { classesOf, filtersOf, qdiscsOf, showAll, type ShowCommand } from './show.ts';
 
 /** The links named (those that exist): from one process, or in the node's shared batches. */
 export async function readLinks(session: NetnsSession, devices: readonly string[]): Promise<LinkInfo[]> {
   return session.nodeBatches ? session.nodeBatches.links(devices) : readLinksNow(session, devices);
 }
 
-async function readLinksNow(session: NetnsSession, devices: readonly string[]): Promise<LinkInfo[]> {
+/** The links named, from one process of its own. */
+export async function readLinksNow(session: NetnsSession, devices: readonly string[]): Promise<LinkInfo[]> {
   const run = await session.run('ip', ['-j', '-d', '-force', '-batch', '-'], script(showLinkLines(devices)));
   return parseJsonSequence(run.stdout).flatMap(linksFromJson);
-}
-
-/** The node namespace's runs that a long-running process's sessions share, each run with `runner`. */
-export function sharedNodeBatches(runner: ToolRunner): NodeBatches {
-  const inNode = <T>(work: (node: NetnsSession) => Promise<T>) => withSession(NetnsSession.node({ runner }), work);
-  return new NodeBatches({
-    show: (commands) => inNode((node) => showNow(node, commands)),
-    links: (devices) => inNode((node) => readLinksNow(node, devices)),
-    change: (lines) => inNode((node) => node.run('tc', ['-batch', '-'], script(lines))),
-  });
 }
 
 /** The hook feeding a site's ifb: an `ingress` qdisc, or (on an uplink) a clsact. */
