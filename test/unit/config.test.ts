@@ -1,24 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config/errors.ts';
 import { normalizeConfig } from '../../src/config/normalize.ts';
+import { base, refusalOf } from '../helpers/derive.ts';
 import { SEED_EGRESS } from '../helpers/seed-policy.ts';
 
-const base = { cniVersion: '1.0.0', name: 'net', type: 'tcqos' };
 const seed = { egress: SEED_EGRESS };
 
 function normalize(extra: object) {
   return normalizeConfig({ ...base, ...extra });
 }
 
-async function refusal(extra: object): Promise<string> {
-  try {
-    await normalize(extra);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('config was accepted');
-}
+const refusal = (extra: object) => refusalOf(() => normalize(extra));
 
 describe('the seed model', () => {
   it('becomes a typed policy with rates in bits per second', async () => {
