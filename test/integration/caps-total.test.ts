@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { goodputMbit } from '../helpers/iperf.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { must } from '../helpers/run.ts';
+import { mbitBetween, stamped } from '../helpers/stamped.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
 
 const bed = new Testbed('tqcfg', 94);
@@ -63,15 +64,13 @@ async function floodAllClasses(): Promise<{ wireMbit: number; goodputMbit: numbe
       goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: FIRST_PORT + i, direction: 'egress', seconds: WINDOW_S + 3, omitSeconds: 0 }),
     ),
   );
-  let start = before;
+  let start = await stamped(rxBytes);
   const deadline = Date.now() + 10_000;
-  while (start - before < 20_000 && Date.now() < deadline) start = await rxBytes();
-  const startedAt = performance.now();
+  while (start.value - before < 20_000 && Date.now() < deadline) start = await stamped(rxBytes);
   await sleep(WINDOW_S * 1000);
-  const end = await rxBytes();
-  const seconds = (performance.now() - startedAt) / 1000;
+  const end = await stamped(rxBytes);
   const goodputs = await flows;
-  return { wireMbit: ((end - start) * 8) / seconds / 1e6, goodputMbit: goodputs.reduce((sum, g) => sum + g, 0) };
+  return { wireMbit: mbitBetween(start, end), goodputMbit: goodputs.reduce((sum, g) => sum + g, 0) };
 }
 
 function conf(cap: object): object {
