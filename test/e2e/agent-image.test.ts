@@ -28,7 +28,7 @@ import { classFromText } from '../../src/netns/parse.ts';
 import { lockPath, uplinkLockPath } from '../../src/state/lock.ts';
 import { NetnsChild } from '../helpers/child-rpc.ts';
 import type { PodSpec, PostedEvent } from '../helpers/fake-apiserver.ts';
-import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
+import { expectShaped, goodputMbit } from '../helpers/iperf.ts';
 import { invoke, kubernetesPodCall } from '../helpers/plugin.ts';
 import { Podman } from '../helpers/podman.ts';
 import { must, run } from '../helpers/run.ts';
@@ -255,7 +255,7 @@ describe('the agent in its image, run as the DaemonSet runs it', () => {
   it('applies an annotation edit: it reaches the wire', async () => {
     await setPod('web', '10mbit');
     await until(async () => (await egressRootRate(web)) === 10_000_000, 15_000, async () => `not applied:\n${await logs()}`);
-    expectShapedTo('egress after the edit', await goodputMbit({ podNetns: web.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5501, direction: 'egress' }), 10);
+    await expectShaped(() => goodputMbit({ podNetns: web.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5501, direction: 'egress' }), ['egress after the edit', 10]);
   });
 
   it('sees a netns created after it started (the netns directories mounted HostToContainer)', async () => {

@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { expect } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './run.ts';
+import { cpuTimes, stolenPercent } from './steal.ts';
 
 export interface Flow {
   /** Namespace of the pod (the iperf3 client). */
@@ -68,15 +69,19 @@ export const TCP_GOODPUT_RATIO = 1448 / 1514;
 /** The same for IPv6, whose header is 20 bytes longer. */
 export const TCP6_GOODPUT_RATIO = 1428 / 1514;
 
+const FLOOR = 0.8;
+const CEILING = 1.05;
+
 /**
  * TCP goodput from 20% under to 5% over exact shaping (95.6% of the configured wire rate at MTU
  * 1500), with a "configured X, measured Y" line so the numbers show up in the test output. Over is
  * what a limit must never allow, and stays tight. Under is loose because this VM's CPU is stolen at
- * times (3% on average, far more in bursts): a sender that misses its turn loses TCP goodput to
- * drops at the leaf queue, and passing runs measured 82-95% of exact at 40-50 Mbit/s on the same
- * code that measured 99% an hour earlier. 0.80 still tells every outcome these tests compare apart
- * (a guarantee from an equal split, a rate from its ceil, one network's cap from another's);
- * exactness itself is asserted on the wire (class counters within 2%) and measured in bench/.
+ * times (3% on average, 15-30% in bursts of seconds): a sender that misses its turn loses TCP
+ * goodput to drops at the leaf queue, and a shaper whose timer fires late loses the time, so
+ * passing runs measured 82-95% of exact at 40-50 Mbit/s on the same code that measured 99% an hour
+ * earlier. 0.80 still tells every outcome these tests compare apart (a guarantee from an equal
+ * split, a rate from its ceil, one network's cap from another's); exactness itself is asserted on
+ * the wire (class counters within 2%) and measured in bench/.
  */
 export function expectShapedTo(label: string, measuredMbit: number, configuredMbit: number, ratio = TCP_GOODPUT_RATIO): void {
   const exact = configuredMbit * ratio;
@@ -85,8 +90,34 @@ export function expectShapedTo(label: string, measuredMbit: number, configuredMb
       `(${((measuredMbit / exact) * 100).toFixed(1)}% of exact shaping, ${exact.toFixed(2)})`,
   );
   const message = `${label}: ${measuredMbit.toFixed(2)} Mbit/s against ${exact.toFixed(2)} expected`;
-  expect(measuredMbit, message).toBeGreaterThan(exact * 0.8);
-  expect(measuredMbit, message).toBeLessThan(exact * 1.05);
+  expect(measuredMbit, message).toBeGreaterThan(exact * FLOOR);
+  expect(measuredMbit, message).toBeLessThan(exact * CEILING);
+}
+
+/** What one measured flow (or sum of flows) should carry: its label, configured Mbit/s and goodput ratio. */
+export type ShapedTo = readonly [label: string, configuredMbit: number, ratio?: number];
+
+/**
+ * `expectShapedTo` for flows that can be measured again: `measure` runs them (together) and returns
+ * one goodput per `expected` entry. A try in which a flow fell under the floor and none went over
+ * the ceiling is measured again, up to three tries, with the CPU the host stole during it logged:
+ * falling short is what a burst of stolen CPU does to a correct tree, going over never is, so an
+ * excess fails at once and a tree that shapes too tight fails all three.
+ */
+export async function expectShaped(measure: () => Promise<number | readonly number[]>, ...expected: readonly ShapedTo[]): Promise<void> {
+  const exact = expected.map(([, mbit, ratio = TCP_GOODPUT_RATIO]) => mbit * ratio);
+  for (let attempt = 1; ; attempt++) {
+    const cpuBefore = cpuTimes();
+    const measured = [await measure()].flat();
+    const short = measured.some((mbit, i) => mbit <= exact[i]! * FLOOR);
+    const over = measured.some((mbit, i) => mbit >= exact[i]! * CEILING);
+    if (over || !short || attempt === 3) {
+      expected.forEach(([label, mbit, ratio], i) => expectShapedTo(attempt > 1 ? `${label} (try ${attempt})` : label, measured[i]!, mbit, ratio));
+      return;
+    }
+    const shown = expected.map(([label], i) => `${label} ${measured[i]!.toFixed(2)}`).join(', ');
+    console.info(`${shown} Mbit/s: under ${FLOOR} of exact shaping on try ${attempt}, CPU stolen ${stolenPercent(cpuBefore, cpuTimes()).toFixed(0)}%; measuring again`);
+  }
 }
 
 export interface IntervalReport {

@@ -16,7 +16,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classFromText } from '../../src/netns/parse.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
-import { expectShapedTo, goodputMbit } from '../helpers/iperf.ts';
+import { expectShaped, goodputMbit } from '../helpers/iperf.ts';
 import { invoke, kubernetesPodCall } from '../helpers/plugin.ts';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus.ts';
 import { must, run } from '../helpers/run.ts';
@@ -177,7 +177,7 @@ describe('tcqos agent on a live pod', () => {
       throw new Error(`the flow stalled ${samples[stalled]!.at - editedAt} ms after the edit (${windowRate(stalled, 500)!.toFixed(2)} Mbit/s over 500 ms); tc -s qdisc:\n${tc}`);
     }
     expect(await egressRootRate()).toBe(10_000_000);
-    expectShapedTo('egress after the edit', await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5402, direction: 'egress' }), 10);
+    await expectShaped(() => goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5402, direction: 'egress' }), ['egress after the edit', 10]);
   });
 
   it('an invalid edit keeps the running shaping and posts a Warning Event on the pod', async () => {
@@ -198,7 +198,7 @@ describe('tcqos agent on a live pod', () => {
     fake.editAnnotations(POD.namespace, POD.name, { 'tcqos.io/policy': policy('20mbit') });
     agent = await startAgent();
     await until(async () => (await egressRootRate()) === 20_000_000, 10_000, () => `not applied after the restart:\n${agent!.log()}`);
-    expectShapedTo('egress after the restart', await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5403, direction: 'egress' }), 20);
+    await expectShaped(() => goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5403, direction: 'egress' }), ['egress after the restart', 20]);
   });
 
   it('restores a class changed by hand and one deleted by hand within one resync, with an Event and a metric', async () => {
@@ -227,7 +227,7 @@ describe('tcqos agent on a live pod', () => {
     await until(() => events().length === 2, 3000, () => `no second Event:\n${JSON.stringify(fake.events)}`);
     console.info(`drift healed (resync every 2 s): a class changed by hand in ${changeHealedMs} ms, a class deleted by hand in ${deleteHealedMs} ms`);
     expect(await running.metric('tcqos_agent_drift_healed_total')).toBe(2);
-    expectShapedTo('egress after healing', await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5405, direction: 'egress' }), 20);
+    await expectShaped(() => goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: peer.ipv4, port: 5405, direction: 'egress' }), ['egress after healing', 20]);
     // healed once: later resyncs find nothing to do
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(events()).toHaveLength(2);

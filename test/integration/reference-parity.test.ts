@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SUPPORTED_VERSIONS, versionAtLeast } from '../../src/cni/version.ts';
 import { ifbName } from '../../src/tc/handles.ts';
-import { expectShapedTo, goodputMbit, TCP6_GOODPUT_RATIO, TCP_GOODPUT_RATIO } from '../helpers/iperf.ts';
+import { expectShaped, goodputMbit, TCP6_GOODPUT_RATIO, TCP_GOODPUT_RATIO } from '../helpers/iperf.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { must, run } from '../helpers/run.ts';
 import { installedQdiscs } from '../helpers/tc-state.ts';
@@ -133,8 +133,10 @@ describe('reference cases', () => {
   ])('shapedSubnets (%s): only traffic to them is shaped', async (_family, address, cidr) => {
     const keys = { ingressRate: 10_000_000, ingressBurst: 100_000, shapedSubnets: [cidr(peer)] };
     expect((await call('ADD', conf('1.0.0', keys))).exitCode).toBe(0);
-    const shaped = await goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: address(peer), port: 5312, direction: 'ingress', seconds: 3 });
-    expectShapedTo(`shapedSubnets (${_family}), ingress`, shaped, 10, _family === 'IPv6' ? TCP6_GOODPUT_RATIO : TCP_GOODPUT_RATIO);
+    await expectShaped(
+      () => goodputMbit({ podNetns: pod.netns, peerNetns: peer.netns, peerAddress: address(peer), port: 5312, direction: 'ingress', seconds: 3 }),
+      [`shapedSubnets (${_family}), ingress`, 10, _family === 'IPv6' ? TCP6_GOODPUT_RATIO : TCP_GOODPUT_RATIO],
+    );
     const elsewhere = await must('ip', ['netns', 'exec', pod.netns, 'tc', 'filter', 'show', 'dev', ifbName('eth0')]);
     expect(elsewhere).toMatch(/flowid 7c05:10\b/);
   });
