@@ -103,7 +103,15 @@ async function reconvergeUplinkOf(registry: Registry, record: AttachmentRecord |
 
 /** Runs `work` holding the attachment's lock, waiting for it the way the caller runs its tools. */
 export function withAttachmentLock<T>(registry: Registry, netns: string, ref: AttachmentRef, runner: ToolRunner | undefined, work: () => Promise<T>): Promise<T> {
-  return withLock(lockPath(registry.stateDir, netns, ref.ifname), work, { runner });
+  return withLock(
+    lockPath(registry.stateDir, netns, ref.ifname),
+    () => {
+      // every writer of the record holds this lock: a temp file of it now is a killed writer's
+      registry.dropTempsOf(ref);
+      return work();
+    },
+    { runner },
+  );
 }
 
 /**

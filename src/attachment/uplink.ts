@@ -20,7 +20,7 @@ import { uplinkLockPath, withLock } from '../state/lock.ts';
 import type { AttachmentRecord, UplinkClass } from '../state/record.ts';
 import { pathExists, type Registry } from '../state/registry.ts';
 import { writeAtomically } from '../state/files.ts';
-import { classifierObjectPath, readUplinkInstall, removeUplinkInstall, writeUplinkInstall } from '../state/uplinks.ts';
+import { classifierObjectPath, dropUplinkTemps, readUplinkInstall, removeUplinkInstall, writeUplinkInstall } from '../state/uplinks.ts';
 import { CLASSIFIER_PREF, minorOf, ROOT_CLASS_MINOR } from '../tc/handles.ts';
 import { foreignIngress, foreignRoot, isOurs, type AttachmentState } from '../tc/ownership.ts';
 import { ApplyError, DriftError, ForeignQdiscError, UplinkMismatchError } from './errors.ts';
@@ -78,6 +78,8 @@ export async function convergeUplink(registry: Registry, uplink: UplinkTarget, l
 }
 
 async function convergeHeld(registry: Registry, uplink: UplinkSettings, node: NetnsSession, log: Logger, { dryRun = false, assuming }: ConvergeOptions): Promise<Converged> {
+  // every writer of the uplink's files holds its lock: a temp file of them now is a killed writer's
+  if (!dryRun) dropUplinkTemps(registry.stateDir, uplink.name);
   const records = registry.list().records.filter((record) => !assuming || record.containerId !== assuming.containerId || record.ifname !== assuming.ifname);
   const members = uplinkMembers(assuming ? [...records, assuming] : records, uplink.name);
   const installed = readUplinkInstall(registry.stateDir, uplink.name);

@@ -12,7 +12,7 @@
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
 import { lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { readJsonFile, writeAtomically } from './files.ts';
+import { dropTempsOf, readJsonFile, writeAtomically } from './files.ts';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
 import { checkPrivateDir, ensurePrivateDir } from './state-dir.ts';
 
@@ -68,6 +68,11 @@ export class Registry {
     }
     // One line: a record at the filter limit is 134 KB so, 164 KB indented (`jq` reads it either way).
     writeAtomically(`${this.dir}/${fileName(record)}`, `${JSON.stringify(record)}\n`);
+  }
+
+  /** Removes the temp files of this record's writers killed before their rename: for holders of the attachment's lock. */
+  dropTempsOf(ref: AttachmentRef): number {
+    return dropTempsOf(`${this.dir}/${fileName(ref)}`);
   }
 
   remove(ref: AttachmentRef): void {

@@ -6,7 +6,7 @@
  * and removed after the tree is gone, by holders of the uplink's lock only.
  */
 import { rmSync } from 'node:fs';
-import { readJsonFile, writeAtomically } from './files.ts';
+import { dropTempsOf, readJsonFile, writeAtomically } from './files.ts';
 import { ensurePrivateDir } from './state-dir.ts';
 
 export interface UplinkInstall {
@@ -29,6 +29,12 @@ export function readUplinkInstall(stateDir: string, name: string): UplinkInstall
 export function writeUplinkInstall(stateDir: string, install: UplinkInstall): void {
   ensurePrivateDir(`${stateDir}/uplinks`);
   writeAtomically(path(stateDir, install.name), `${JSON.stringify(install)}\n`);
+}
+
+/** Removes the temp files of the uplink's files left by writers killed before their rename: for holders of the uplink's lock. */
+export function dropUplinkTemps(stateDir: string, name: string): void {
+  dropTempsOf(path(stateDir, name));
+  dropTempsOf(classifierObjectPath(stateDir, name));
 }
 
 export function removeUplinkInstall(stateDir: string, name: string): void {

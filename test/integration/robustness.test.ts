@@ -8,7 +8,7 @@
  * Namespaces: tqr1-* (faults, 198.18.80.0/24), tqr2-* (the crowd of 20 pods, .81), tqr3-* (soak,
  * .82). The plugin always runs inside a runner namespace.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatReport, leftovers, podLeftovers, runPlugin, runSoak, soakPassed, strayLockFiles, strayProcesses, strayRecords } from '../../bench/soak.ts';
@@ -214,6 +214,18 @@ describe('faults during ADD', () => {
       await expectClean();
     });
   }
+
+  it("a record's temp file left by a writer killed before its rename is removed by the attachment's next ADD and DEL, not left for GC", async () => {
+    // named as writeAtomically names it; the soak once left one when a kill landed between the two
+    const temp = `${TEST_STATE_DIR}/attachments/${pod.ifname}@tcqos-test.json.00112233aabbccdd.tmp`;
+    expect((await call('ADD')).exitCode).toBe(0);
+    for (const command of ['ADD', 'DEL'] as const) {
+      writeFileSync(temp, '{"half":');
+      expect((await call(command)).exitCode, command).toBe(0);
+      expect(existsSync(temp), `after ${command}`).toBe(false);
+    }
+    await expectClean();
+  });
 
   it('after ADD was killed with an ingress config, an ADD without ingress does not keep the orphan ifb', async () => {
     // The fast path only looks at the root qdiscs; the ifb a killed ADD created stays, and CHECK

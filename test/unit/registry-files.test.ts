@@ -1,7 +1,8 @@
 /**
  * The registry's files as root writes them: a state directory others could write is refused, temp
  * files are created exclusively under names nobody can guess and never through a symlink, records
- * are not read through one, and a killed writer's temp file is dropped by its age.
+ * are not read through one, and a killed writer's temp file is dropped by its age, or at once by
+ * the next holder of its record's lock.
  */
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttachmentRecord } from '../../src/state/record.ts';
 import { ABANDONED_TEMP_MS, Registry } from '../../src/state/registry.ts';
 import { checkPrivateDir, ensurePrivateDir, UnsafeStateDirError } from '../../src/state/state-dir.ts';
+import { dropUplinkTemps } from '../../src/state/uplinks.ts';
 
 let root: string;
 beforeEach(() => {
@@ -152,6 +154,30 @@ describe('temp files and records', () => {
     const { records, problems } = registry.list();
     expect(records.map((r) => r.containerId)).toEqual(['c1']);
     expect(problems).toEqual([`${stateDir}/attachments/eth0@c2.json: not a regular file, not a record`, `${stateDir}/attachments/eth0@c3.json: not a regular file, not a record`]);
+  });
+
+  it("a holder of a record's lock drops that record's temp files at once, and no other file", () => {
+    const stateDir = join(root, 'tcqos');
+    const registry = new Registry(stateDir);
+    registry.write(record('c1'));
+    const dir = join(stateDir, 'attachments');
+    const names = {
+      killedWriter: 'eth0@c1.json.0123456789abcdef.tmp',
+      anotherRecords: 'eth0@c10.json.0123456789abcdef.tmp',
+      notOurName: 'eth0@c1.json.notrandomatall.tmp',
+    };
+    for (const name of Object.values(names)) writeFileSync(join(dir, name), '{');
+    expect(registry.dropTempsOf({ containerId: 'c1', ifname: 'eth0' })).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['eth0@c1.json', names.anotherRecords, names.notOurName].sort());
+  });
+
+  it("a holder of an uplink's lock drops the temp files of that uplink's record and classifier object", () => {
+    const dir = join(root, 'tcqos', 'uplinks');
+    mkdirSync(dir, { recursive: true });
+    const names = ['up0.json.0123456789abcdef.tmp', 'up0.classifier.o.fedcba9876543210.tmp', 'up1.json.0123456789abcdef.tmp', 'up0.json'];
+    for (const name of names) writeFileSync(join(dir, name), '{');
+    dropUplinkTemps(join(root, 'tcqos'), 'up0');
+    expect(readdirSync(dir).sort()).toEqual(['up0.json', 'up1.json.0123456789abcdef.tmp']);
   });
 
   it('abandoned temp files are dropped by their age, not by whose pid they name', () => {
