@@ -40,6 +40,7 @@ import type { KubeApi } from './kube.ts';
 import { AgentMetrics } from './metrics.ts';
 import { podKey, type PodView } from './pods.ts';
 import { PodReconciler } from './reconcile.ts';
+import { NodeRoster } from './node-roster.ts';
 import { serve, type Health } from './server.ts';
 import type { AgentSettings } from './settings.ts';
 import { StatsSnapshot } from './snapshot.ts';
@@ -84,7 +85,7 @@ export async function startAgent(settings: AgentSettings, api: KubeApi, deps: Ag
     node: settings.node,
     log,
   });
-  status.writer = new PolicyStatusWriter(api.policies, settings.node, (key) => policies.get(key), (key) => nodePolicies.entryOf(key), STATUS_PERIOD_MS, metrics, log);
+  status.writer = new PolicyStatusWriter(api.policies, settings.node, (key) => policies.get(key), (key) => nodePolicies.entryOf(key), new NodeRoster(() => api.nodeNames(), log), STATUS_PERIOD_MS, metrics, log);
   policies.onChange((key) => nodePolicies.changed(key));
   const attachments = new AttachmentIndex(() => deps.listAttachments());
   const reconciler = new PodReconciler(pods, attachments, deps, podEvents(api, settings.node, metrics, log), metrics, log, nodePolicies);

@@ -5,7 +5,7 @@
  * SubjectAccessReview, for /metrics). Everything the rest of the agent sees is plain data, so only
  * this module knows the client's calling conventions.
  */
-import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, Watch, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, setHeaderOptions, Watch, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { podView, type PodView } from './pods.ts';
 import { policyApi, type PolicyApi } from './policy-api.ts';
 
@@ -49,11 +49,16 @@ export interface KubeApi {
   /** The BandwidthPolicies of every namespace, their Events and status. */
   readonly policies: PolicyApi;
   createEvent(namespace: string, event: CoreV1Event): Promise<void>;
+  /** The names of the cluster's nodes (listed metadata only): which nodes' status entries still count. */
+  nodeNames(): Promise<string[]>;
   /** The token's user, or undefined when the API server does not authenticate it. */
   reviewToken(token: string): Promise<TokenUser | undefined>;
   /** Whether the user may `verb` the non-resource URL `path` (as RBAC's nonResourceURLs grant). */
   reviewAccess(user: TokenUser, path: string, verb: string): Promise<boolean>;
 }
+
+/** Asks for objects' metadata only (a PartialObjectMetadataList), falling back to whole objects. */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json';
 
 export function kubeApi(config: KubeConfig, source: string, node: string): KubeApi {
   const core = config.makeApiClient(CoreV1Api);
@@ -78,6 +83,10 @@ export function kubeApi(config: KubeConfig, source: string, node: string): KubeA
     },
     policies: policyApi(config, createEvent),
     createEvent,
+    async nodeNames() {
+      const list = await core.listNode({}, setHeaderOptions('Accept', METADATA_ONLY));
+      return list.items.flatMap((node) => (node.metadata?.name ? [node.metadata.name] : []));
+    },
     async reviewToken(token) {
       const review = await authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
       const user = review.status?.user;

@@ -5,10 +5,12 @@
  * object as its watch last delivered it, under that resourceVersion. A write that lost a race gets
  * 409 Conflict and is made again once the newer object has arrived. Writes are coalesced (at most
  * one per policy per period) and skipped when the entry already says it: a resync writes nothing,
- * and another agent's write is not answered with one.
+ * and another agent's write is not answered with one. The entries of nodes the cluster no longer
+ * has (node-roster.ts) are dropped with the write, or by one of their own.
  */
 import type { Logger } from '../log.ts';
 import type { AgentMetrics } from './metrics.ts';
+import type { NodeRoster } from './node-roster.ts';
 import type { NodeStatus, PolicyApi, PolicyStatus, PolicyView } from './policy-api.ts';
 
 /** What this node says of a policy; undefined: nothing (it selects no pod here and nothing is wrong). */
@@ -19,6 +21,7 @@ export class PolicyStatusWriter {
   private readonly node: string;
   private readonly view: (key: string) => PolicyView | undefined;
   private readonly entryOf: (key: string) => OwnEntry | undefined;
+  private readonly roster: Pick<NodeRoster, 'gone'>;
   private readonly periodMs: number;
   private readonly metrics: AgentMetrics;
   private readonly log: Logger;
@@ -36,6 +39,7 @@ export class PolicyStatusWriter {
     node: string,
     view: (key: string) => PolicyView | undefined,
     entryOf: (key: string) => OwnEntry | undefined,
+    roster: Pick<NodeRoster, 'gone'>,
     periodMs: number,
     metrics: AgentMetrics,
     log: Logger,
@@ -44,6 +48,7 @@ export class PolicyStatusWriter {
     this.node = node;
     this.view = view;
     this.entryOf = entryOf;
+    this.roster = roster;
     this.periodMs = periodMs;
     this.metrics = metrics;
     this.log = log;
@@ -83,7 +88,8 @@ export class PolicyStatusWriter {
       // our last write has not come back through the watch yet: compare with it once it has
       if (this.awaiting.get(key) === view.resourceVersion) continue;
       this.awaiting.delete(key);
-      const status = this.statusWith(view, this.entryOf(key));
+      const gone = await this.roster.gone((view.status?.nodes ?? []).filter((entry) => entry.node !== this.node));
+      const status = this.statusWith(view, this.entryOf(key), gone);
       if (!status) {
         this.dirty.delete(key);
         continue;
@@ -94,6 +100,7 @@ export class PolicyStatusWriter {
         if (result === 'conflict') continue; // written again on the newer object
         this.dirty.delete(key);
         if (result === 'written') this.awaiting.set(key, view.resourceVersion);
+        if (result === 'written' && gone.size) this.log.info({ policy: key, nodes: [...gone] }, 'dropped the status entries of nodes the cluster no longer has');
       } catch (error) {
         this.metrics.errors.inc({ kind: 'status' });
         this.log.warn({ policy: key, error: (error as Error).message.split('\n')[0] }, 'could not write the status of the BandwidthPolicy; trying again');
@@ -101,14 +108,14 @@ export class PolicyStatusWriter {
     }
   }
 
-  /** The status with this node's entry replaced by `own`; undefined when it says that already. */
-  private statusWith(view: PolicyView, own: OwnEntry | undefined): PolicyStatus | undefined {
+  /** The status with this node's entry replaced by `own` and the `gone` nodes' dropped; undefined when it says that already. */
+  private statusWith(view: PolicyView, own: OwnEntry | undefined, gone: ReadonlySet<string>): PolicyStatus | undefined {
     const nodes = view.status?.nodes ?? [];
     const mine = nodes.find((entry) => entry.node === this.node);
     const { selector, ...fields } = own ?? { selector: view.status?.selector ?? '' };
     const same = own ? mine !== undefined && sameEntry(mine, fields as Omit<NodeStatus, 'node' | 'updatedAt'>) : mine === undefined;
-    if (same && (!own || view.status?.selector === selector)) return undefined;
-    const entries = [...nodes.filter((entry) => entry.node !== this.node), ...(own ? [{ node: this.node, ...fields, updatedAt: new Date().toISOString() } as NodeStatus] : [])].sort((a, b) =>
+    if (same && !gone.size && (!own || view.status?.selector === selector)) return undefined;
+    const entries = [...nodes.filter((entry) => entry.node !== this.node && !gone.has(entry.node)), ...(own ? [{ node: this.node, ...fields, updatedAt: new Date().toISOString() } as NodeStatus] : [])].sort((a, b) =>
       a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
     );
     return {

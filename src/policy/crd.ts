@@ -128,7 +128,13 @@ export function bandwidthPolicyCrd(): Record<string, unknown> {
       selectedPods: { type: 'integer', description: 'Pods it selects, on every node.' },
       shapedPods: { type: 'integer', description: 'Pods shaped by it, on every node.' },
       nodeCount: { type: 'integer', description: 'Nodes where it selects pods.' },
-      nodes: { type: 'array', items: nodeStatus, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['node'] },
+      nodes: {
+        type: 'array',
+        description: "One entry per node where it selects pods, written by that node's agent; a deleted node's entry is dropped by the next agent that writes the status.",
+        items: nodeStatus,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['node'],
+      },
     },
   };
   return {

@@ -126,6 +126,8 @@ export class FakeApiServer {
   readonly statusWrites: Array<{ readonly namespace: string; readonly name: string; readonly patch: Record<string, unknown> }> = [];
   /** Status writes refused with 409 Conflict. */
   statusConflicts = 0;
+  /** The cluster's node names GET /api/v1/nodes lists; undefined: not served (404). */
+  nodes: readonly string[] | undefined;
   /** Serve no BandwidthPolicy (404), as a cluster without the CRD. */
   withoutPolicyCrd = false;
   private readonly history: Change[] = [];
@@ -247,6 +249,13 @@ export class FakeApiServer {
       ...(known?.status ? { status: known.status } : {}),
     };
     this.changePolicy(known ? 'MODIFIED' : 'ADDED', policy);
+  }
+
+  /** Replaces the BandwidthPolicy's status, as another writer would (MODIFIED). */
+  setPolicyStatus(namespace: string, name: string, status: Record<string, unknown>): void {
+    const known = this.policies.get(`${namespace}/${name}`);
+    if (!known) throw new Error(`fake apiserver: no BandwidthPolicy ${namespace}/${name}`);
+    this.changePolicy('MODIFIED', { ...known, status });
   }
 
   deletePolicy(namespace: string, name: string): void {
@@ -412,6 +421,11 @@ export class FakeApiServer {
     if (request.method === 'GET' && url.pathname === POLICIES_PATH && !this.withoutPolicyCrd) {
       if (query['watch'] === 'true') this.watch(query, 'policies', undefined, response);
       else reply(response, 200, { apiVersion: 'tcqos.io/v1alpha1', kind: 'BandwidthPolicyList', metadata: { resourceVersion: String(this.resourceVersion) }, items: [...this.policies.values()] });
+      return;
+    }
+    if (request.method === 'GET' && url.pathname === '/api/v1/nodes' && this.nodes) {
+      // metadata only, as a PartialObjectMetadataList answers
+      reply(response, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.resourceVersion) }, items: this.nodes.map((name) => ({ metadata: { name } })) });
       return;
     }
     if (request.method !== 'GET' || url.pathname !== '/api/v1/pods') {

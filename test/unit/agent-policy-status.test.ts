@@ -14,6 +14,7 @@ import { kubeApi } from '../../src/agent/kube.ts';
 import { loadKubeConfig } from '../../src/agent/kubeconfig.ts';
 import { AgentMetrics } from '../../src/agent/metrics.ts';
 import type { PolicyView } from '../../src/agent/policy-api.ts';
+import { NodeRoster } from '../../src/agent/node-roster.ts';
 import { PolicyStatusWriter, type OwnEntry } from '../../src/agent/policy-status.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 
@@ -22,16 +23,17 @@ let fake: FakeApiServer;
 let dir: string;
 
 /** The policy as an agent's watch would have delivered it (the fake's stored object). */
-function view(): PolicyView | undefined {
-  const stored = fake.policy('shop', 'web');
+function view(name = 'web'): PolicyView | undefined {
+  const stored = fake.policy('shop', name);
   if (!stored) return undefined;
-  return { namespace: 'shop', name: 'web', uid: stored.metadata.uid, generation: stored.metadata.generation, spec: stored.spec, resourceVersion: stored.metadata.resourceVersion, ...(stored.status ? { status: stored.status } : {}) };
+  return { namespace: 'shop', name, uid: stored.metadata.uid, generation: stored.metadata.generation, spec: stored.spec, resourceVersion: stored.metadata.resourceVersion, ...(stored.status ? { status: stored.status } : {}) };
 }
 
-function writer(node: string, entry: () => OwnEntry | undefined, views: () => PolicyView | undefined = view): PolicyStatusWriter {
+function writer(node: string, entry: () => OwnEntry | undefined, views: () => PolicyView | undefined = () => view()): PolicyStatusWriter {
   fake.writeKubeconfig(join(dir, 'kubeconfig'));
   const { config, source } = loadKubeConfig(join(dir, 'kubeconfig'), {});
-  return new PolicyStatusWriter(kubeApi(config, source, node).policies, node, () => views(), () => entry(), 1000, new AgentMetrics(new Registry()), quiet);
+  const api = kubeApi(config, source, node);
+  return new PolicyStatusWriter(api.policies, node, () => views(), () => entry(), new NodeRoster(() => api.nodeNames(), quiet), 1000, new AgentMetrics(new Registry()), quiet);
 }
 
 beforeAll(async () => {
@@ -86,6 +88,40 @@ describe('the status of a BandwidthPolicy', () => {
     await gone.flush();
     expect(fake.statusWrites).toHaveLength(writes + 1);
     expect(fake.policy('shop', 'web')!.status).toMatchObject({ selectedPods: 3, shapedPods: 1, nodeCount: 1, nodes: [{ node: 'node-b' }] });
+  });
+
+  it('drops the entries of nodes a list taken after them no longer has, with its own write; a failed list drops nothing', async () => {
+    fake.setPolicy('shop', 'pruned', { podSelector: {}, egress: { rate: '10mbit' } });
+    const entry = (node: string, selectedPods: number, updatedAt: string) => ({ node, observedGeneration: 1, selectedPods, shapedPods: selectedPods, updatedAt });
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const seeded = [
+      entry('node-b', 2, hourAgo),
+      // deleted from the cluster an hour ago: its agent will never write again
+      entry('node-gone', 4, hourAgo),
+      // written after any list this agent could have taken: not judged until listed again
+      entry('node-new', 8, new Date(Date.now() + 3_600_000).toISOString()),
+    ];
+    fake.setPolicyStatus('shop', 'pruned', { selector: '', selectedPods: 14, shapedPods: 14, nodeCount: 3, nodes: seeded });
+    const own = { selector: '', observedGeneration: 1, selectedPods: 1, shapedPods: 1 };
+
+    fake.nodes = undefined; // the list fails (404): nothing is dropped, its own entry is written
+    const unlisted = writer('node-a', () => own, () => view('pruned'));
+    unlisted.touch('shop/pruned');
+    await unlisted.flush();
+    expect((fake.policy('shop', 'pruned')!.status!['nodes'] as Array<{ node: string }>).map((e) => e.node)).toEqual(['node-a', 'node-b', 'node-gone', 'node-new']);
+
+    fake.nodes = ['node-a', 'node-b'];
+    const lists = () => fake.requests.filter((request) => request.path === '/api/v1/nodes').length;
+    const listsBefore = lists();
+    const listed = writer('node-a', () => own, () => view('pruned'));
+    listed.touch('shop/pruned');
+    await listed.flush();
+    expect(fake.policy('shop', 'pruned')!.status).toMatchObject({
+      selectedPods: 11,
+      nodeCount: 3,
+      nodes: [{ node: 'node-a' }, { node: 'node-b' }, { node: 'node-new' }],
+    });
+    expect(lists() - listsBefore, 'one list of the nodes for the write').toBe(1);
   });
 });
 

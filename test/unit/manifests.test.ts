@@ -115,6 +115,9 @@ async function callsOfTheAgent(settingsJson: string): Promise<string[]> {
     // a policy selecting the pod (its node's status entry is written) and one the agent refuses (an Event on it)
     fake.setPolicy('shop', 'web', { podSelector: {}, egress: { rate: '10mbit' } });
     fake.setPolicy('shop', 'broken', { podSelector: {}, egress: { rate: 'fast' } });
+    // an entry of a node the cluster no longer has: the agent lists the nodes to drop it
+    fake.setPolicyStatus('shop', 'web', { nodes: [{ node: 'deleted', observedGeneration: 1, selectedPods: 1, shapedPods: 1, updatedAt: '2026-01-01T00:00:00Z' }] });
+    fake.nodes = ['n'];
     let drifted = true;
     const deps: AgentDeps = {
       listAttachments: () => [{ containerId: 'c', ifname: 'eth0', network: 'net', pod: { namespace: 'shop', name: 'web' }, site: 'pod' }],
@@ -232,6 +235,7 @@ describe('deploy/ manifests', () => {
     const called = await callsOfTheAgent(data['agent.json']!);
     expect(called).toEqual([
       '/events create',
+      '/nodes list',
       '/pods list',
       '/pods watch',
       'authentication.k8s.io/tokenreviews create',
