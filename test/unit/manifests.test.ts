@@ -145,6 +145,7 @@ async function callsOfTheAgent(settingsJson: string): Promise<string[]> {
         'Pod TcqosShapingBypassable',
       ]);
       expect(fake.statusWrites.map((write) => write.name)).toContain('web');
+      expect((fake.policy('shop', 'web')!.status!['nodes'] as Array<{ node: string }>).map((entry) => entry.node), "the deleted node's entry dropped").toEqual(['n']);
       const scrape = await agentGet({ scheme: agent.scheme, host: '127.0.0.1', port: agent.address.port }, '/metrics', { token: 'scraper' });
       expect(scrape.status).toBe(200);
     } finally {
