@@ -84,7 +84,7 @@ const CEILING = 1.05;
  * split, a rate from its ceil, one network's cap from another's); exactness itself is asserted on
  * the wire (class counters within 2%) and measured in bench/.
  */
-export function expectShapedTo(label: string, measuredMbit: number, configuredMbit: number, ratio = TCP_GOODPUT_RATIO): void {
+function expectShapedTo(label: string, measuredMbit: number, configuredMbit: number, ratio = TCP_GOODPUT_RATIO): void {
   const exact = configuredMbit * ratio;
   console.info(
     `${label}: configured ${configuredMbit} Mbit/s, measured ${measuredMbit.toFixed(2)} Mbit/s TCP goodput ` +

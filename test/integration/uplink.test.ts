@@ -11,7 +11,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ifbName } from '../../src/tc/handles.ts';
-import { flowWithIntervals, goodputMbit, GOODPUT_FLOOR, TCP_GOODPUT_RATIO, type Flow } from '../helpers/iperf.ts';
+import { expectShaped, flowWithIntervals, goodputMbit, type Flow } from '../helpers/iperf.ts';
 import { operator, prevResultFor, TCQOS_BINARY, TEST_STATE_DIR, type PluginResult } from '../helpers/plugin.ts';
 import { inNetns, run } from '../helpers/run.ts';
 import { UPLINK, UplinkBed, type ClassRate, type UplinkPod } from '../helpers/uplink-bed.ts';
@@ -177,22 +177,26 @@ describe('one pod alone, and its live update', () => {
   });
 
   it('a live update lowers its ceiling on the uplink during a flood: the new rate within 1 s, no stalled interval', async () => {
-    const started = Date.now();
-    const flow = flowWithIntervals({ podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5823, direction: 'egress', seconds: 10, cgroup: pod.container });
-    await sleep(2500);
-    const lowered = conflist({ rate: '20mbit', ceil: '40mbit' }, { rate: '20mbit', ceil: '40mbit' });
-    const updated = await operator(node, ['update', '--container', pod.containerId, '--ifname', 'eth0', '--config', '-'], JSON.stringify(lowered));
-    const returned = (Date.now() - started) / 1000;
-    expect(updated.exitCode, updated.stderr).toBe(0);
-    expect(updated.stdout).toMatch(new RegExp(`class change dev ${UPLINK} parent 7c05:1 classid ${classOf(pod)} htb rate 20000000bit ceil 40000000bit`));
-    const { intervals } = await flow;
-    const after = intervals.filter(([start, end]) => start >= returned + 1 && end <= 10);
-    const mean = sum(after.map(([, , mbit]) => mbit)) / after.length;
-    console.log(`[uplink] live update, ceiling 100 -> 40 Mbit/s (returned ${returned.toFixed(2)} s into the flow): ${intervals.map(([, , mbit]) => mbit.toFixed(1)).join(' ')}; from 1 s after: ${mean.toFixed(1)} Mbit/s goodput`);
-    expect(intervals.filter(([, , mbit]) => mbit < 1), 'stalled intervals').toEqual([]);
-    expect(after.length).toBeGreaterThanOrEqual(4);
-    expect(mean).toBeLessThan(40 * TCP_GOODPUT_RATIO * 1.05);
-    expect(mean).toBeGreaterThan(40 * TCP_GOODPUT_RATIO * GOODPUT_FLOOR);
+    const update = (config: Record<string, unknown>) =>
+      operator(node, ['update', '--container', pod.containerId, '--ifname', 'eth0', '--config', '-'], JSON.stringify(config));
+    // a try that came out short starts again from the ceiling of 100; a stall fails at once
+    await expectShaped(async () => {
+      expect((await update(guaranteed(20))).exitCode).toBe(0);
+      const started = Date.now();
+      const flow = flowWithIntervals({ podNetns: pod.netns, peerNetns: outside, peerAddress: OUTSIDE, port: 5823, direction: 'egress', seconds: 10, cgroup: pod.container });
+      await sleep(2500);
+      const updated = await update(conflist({ rate: '20mbit', ceil: '40mbit' }, { rate: '20mbit', ceil: '40mbit' }));
+      const returned = (Date.now() - started) / 1000;
+      expect(updated.exitCode, updated.stderr).toBe(0);
+      expect(updated.stdout).toMatch(new RegExp(`class change dev ${UPLINK} parent 7c05:1 classid ${classOf(pod)} htb rate 20000000bit ceil 40000000bit`));
+      const { intervals } = await flow;
+      const after = intervals.filter(([start, end]) => start >= returned + 1 && end <= 10);
+      const mean = sum(after.map(([, , mbit]) => mbit)) / after.length;
+      console.log(`[uplink] live update, ceiling 100 -> 40 Mbit/s (returned ${returned.toFixed(2)} s into the flow): ${intervals.map(([, , mbit]) => mbit.toFixed(1)).join(' ')}; from 1 s after: ${mean.toFixed(1)} Mbit/s goodput`);
+      expect(intervals.filter(([, , mbit]) => mbit < 1), 'stalled intervals').toEqual([]);
+      expect(after.length).toBeGreaterThanOrEqual(4);
+      return mean;
+    }, ['uplink live update, from 1 s after', 40]);
   });
 });
 
