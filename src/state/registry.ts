@@ -12,7 +12,7 @@
  * (ADD) or removed (DEL, GC); the kernel state itself is always found by tcqos's own names.
  */
 import { lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dropTempsOf, readJsonFile, writeAtomically } from './files.ts';
+import { dropTempsOf, readJsonFile, TEMP_SUFFIX, writeAtomically } from './files.ts';
 import { recordProblem, type AttachmentRecord, type AttachmentRef } from './record.ts';
 import { checkPrivateDir, ensurePrivateDir } from './state-dir.ts';
 
@@ -125,7 +125,7 @@ export class Registry {
     }
     let dropped = 0;
     for (const name of names) {
-      if (!name.endsWith('.tmp') || now - (lstatSync(`${this.dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? now) < ABANDONED_TEMP_MS) continue;
+      if (!name.endsWith(TEMP_SUFFIX) || now - (lstatSync(`${this.dir}/${name}`, { throwIfNoEntry: false })?.mtimeMs ?? now) < ABANDONED_TEMP_MS) continue;
       rmSync(`${this.dir}/${name}`, { force: true });
       dropped++;
     }

@@ -13,7 +13,7 @@ import { ifbName } from '../../src/tc/handles.ts';
 import { goodputMbit, type Flow } from './iperf.ts';
 import { invoke, podCniArgs, prevResultFor, TEST_STATE_DIR, type PluginResult } from './plugin.ts';
 import { inNetns, must } from './run.ts';
-import { mbitBetween, stamped } from './stamped.ts';
+import { mbitBetween, stamped, type Stamped } from './stamped.ts';
 import { cpuTimes, stolenPercent } from './steal.ts';
 import { Testbed, type Pod } from './testbed.ts';
 import { TestCgroups } from './tools.ts';
@@ -138,7 +138,9 @@ export class UplinkBed {
    */
   async wireRates(direction: 'egress' | 'ingress', flows: readonly Flow[], from = 3, to = 7): Promise<Map<string, number>> {
     const dev = direction === 'egress' ? UPLINK : ifbName(UPLINK);
-    return this.countedDuring(flows, from, to, () => this.classBytes(dev));
+    const { readings } = await this.readDuring(flows, from, to, () => this.classBytes(dev));
+    const [before, after] = [readings[0]!, readings.at(-1)!];
+    return new Map([...after.value].map(([key, bytes]) => [key, mbitBetween({ value: before.value.get(key) ?? 0, at: before.at }, { value: bytes, at: after.at })]));
   }
 
   /**
@@ -152,28 +154,26 @@ export class UplinkBed {
   async classRateOf(direction: 'egress' | 'ingress', flow: Flow, classId: string): Promise<ClassRate> {
     const dev = direction === 'egress' ? UPLINK : ifbName(UPLINK);
     const read = async () => (await this.classBytes(dev)).get(classId) ?? 0;
-    const running = goodputMbit({ ...flow, seconds: 9 });
-    await sleep(2000);
-    const cpuBefore = cpuTimes();
-    const readings = [await stamped(read)];
-    while (readings.at(-1)!.at - readings[0]!.at < 6000) {
-      await sleep(250);
-      readings.push(await stamped(read));
-    }
-    const stolen = stolenPercent(cpuBefore, cpuTimes());
-    await running;
+    const { readings, stolenPercent: stolen } = await this.readDuring([flow], 2, 8, read, 250);
     const secondsLater = readings.flatMap((from, i) => readings.slice(i + 1).filter((to) => to.at - from.at >= 1000).slice(0, 1).map((to) => mbitBetween(from, to)));
     return { mean: mbitBetween(readings[0]!, readings.at(-1)!), bestSecond: Math.max(...secondsLater), stolenPercent: stolen };
   }
 
-  /** Runs the flows at once and counts, with `read`, from `from` to `to` seconds into them: Mbit/s per key. */
-  private async countedDuring(flows: readonly Flow[], from: number, to: number, read: () => Promise<Map<string, number>>): Promise<Map<string, number>> {
+  /**
+   * Runs the flows at once and reads `read` from `from` to `to` seconds into them: at both ends, and
+   * every `everyMs` between them when given; with the share of CPU the host stole meanwhile.
+   */
+  private async readDuring<T>(flows: readonly Flow[], from: number, to: number, read: () => Promise<T>, everyMs = (to - from) * 1000): Promise<{ readings: Array<Stamped<T>>; stolenPercent: number }> {
     const running = Promise.all(flows.map((flow) => goodputMbit({ ...flow, seconds: to + 1 })));
     await sleep(from * 1000);
-    const before = await stamped(read);
-    await sleep((to - from) * 1000);
-    const after = await stamped(read);
+    const cpuBefore = cpuTimes();
+    const readings = [await stamped(read)];
+    while (readings.at(-1)!.at - readings[0]!.at < (to - from) * 1000) {
+      await sleep(everyMs);
+      readings.push(await stamped(read));
+    }
+    const stolen = stolenPercent(cpuBefore, cpuTimes());
     await running;
-    return new Map([...after.value].map(([key, bytes]) => [key, mbitBetween({ value: before.value.get(key) ?? 0, at: before.at }, { value: bytes, at: after.at })]));
+    return { readings, stolenPercent: stolen };
   }
 }
