@@ -85,21 +85,21 @@ export async function flood(netns: string, seconds: number, args: readonly strin
   return JSON.parse(ran.stdout) as FloodReport;
 }
 
-/** Bytes an interface has received (frames without FCS), from `ip -s -j link`. */
-export async function rxBytes(netns: string, ifname: string): Promise<number> {
+/** Bytes an interface has received or sent (frames without FCS), from `ip -s -j link`. */
+export async function linkBytes(netns: string, ifname: string, way: 'rx' | 'tx'): Promise<number> {
   const shown = JSON.parse(await must('ip', ['-n', netns, '-s', '-j', 'link', 'show', 'dev', ifname])) as Array<{
-    stats64: { rx: { bytes: number } };
+    stats64: Record<'rx' | 'tx', { bytes: number }>;
   }>;
-  return shown[0]!.stats64.rx.bytes;
+  return shown[0]!.stats64[way].bytes;
 }
 
 /** What a receiving interface got while `work` ran: bytes, and Mbit/s over the sender's own seconds. */
 export async function received(netns: string, ifname: string, work: () => Promise<FloodReport>): Promise<{ bytes: number; mbit: number; sent: FloodReport }> {
-  const before = await rxBytes(netns, ifname);
+  const before = await linkBytes(netns, ifname, 'rx');
   const sent = await work();
   // Let queues drain: what is still queued arrives late, and counts.
   await sleep(200);
-  const bytes = (await rxBytes(netns, ifname)) - before;
+  const bytes = (await linkBytes(netns, ifname, 'rx')) - before;
   return { bytes, mbit: (bytes * 8) / sent.seconds / 1e6, sent };
 }
 

@@ -10,9 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { goodputMbit } from '../helpers/iperf.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
-import { must } from '../helpers/run.ts';
 import { mbitBetween, stamped } from '../helpers/stamped.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
+import { linkBytes } from '../helpers/tools.ts';
 
 const bed = new Testbed('tqcfg', 94);
 let runner: string;
@@ -52,9 +52,7 @@ function greedyAnnotation(): string {
   return JSON.stringify({ egress: { rate: '10mbit', default: 'c0', classes } });
 }
 
-async function rxBytes(): Promise<number> {
-  return Number((await must('ip', ['netns', 'exec', peer.netns, 'cat', `/sys/class/net/${peer.ifname}/statistics/rx_bytes`])).trim());
-}
+const rxBytes = () => linkBytes(peer.netns, peer.ifname, 'rx');
 
 /** Wire Mbit/s the peer received over WINDOW_S seconds from the first bytes of 8 flows, one per class. */
 async function floodAllClasses(): Promise<{ wireMbit: number; goodputMbit: number }> {

@@ -97,12 +97,16 @@ describe('tcqos top in a terminal', () => {
     const client = run('ip', ['netns', 'exec', pod.netns, 'iperf3', '-c', peer.ipv4, '-p', '5801', '-t', '8'], { timeoutMs: 40_000 });
     try {
       const busy = await waitFor('view', (text) => (rows(text).find((row) => row.cls === 'db')?.mbit ?? 0) > 15, 'db at its rate');
-      await sleep(1_500);
-      const steady = rows(await screen('view'));
-      const db = steady.find((row) => row.cls === 'db')!.mbit!;
-      console.info(`top during the flow: db ${db.toFixed(2)} Mbit/s now (configured 20)`);
-      expect(db).toBeGreaterThan(17);
-      expect(db).toBeLessThan(22);
+      // Then every half second for 3 s: a second can dip while the host steals this VM's CPU, so
+      // the best of them shows the rate; none may pass it.
+      const db: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        await sleep(500);
+        db.push(rows(await screen('view')).find((row) => row.cls === 'db')!.mbit!);
+      }
+      console.info(`top during the flow: db ${db.map((mbit) => mbit.toFixed(2)).join(', ')} Mbit/s (configured 20)`);
+      expect(Math.max(...db)).toBeGreaterThan(17);
+      expect(Math.max(...db)).toBeLessThan(22);
       expect(rows(busy).find((row) => row.direction === 'egress' && row.cls === '(total)')!.mbit).toBeGreaterThan(15);
 
       await tmux('send-keys', '-t', 'view', 'd');
