@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { goodputMbit } from '../helpers/iperf.ts';
+import { expectShaped, goodputMbit, WIRE_RATIO } from '../helpers/iperf.ts';
 import { invoke, prevResultFor } from '../helpers/plugin.ts';
 import { mbitBetween, stamped } from '../helpers/stamped.ts';
 import { Testbed, type Pod } from '../helpers/testbed.ts';
@@ -89,10 +89,11 @@ describe('a 10 Mbit/s cap holds in total against 8 annotated classes of 29 MiB b
   ])('%s: at most 1.05x the cap on the wire over 5 s', async (_name, cap) => {
     const added = await invoke(runner, { command: 'ADD', config: conf(cap), netns: pod.path });
     expect(added.exitCode, added.stdout).toBe(0);
-    const { wireMbit, goodputMbit: goodput } = await floodAllClasses();
-    console.info(`caps-total, ${_name}: ${wireMbit.toFixed(2)} Mbit/s on the wire over ${WINDOW_S} s (${(wireMbit / CAP_MBIT).toFixed(3)}x the cap), TCP goodput ${goodput.toFixed(2)}`);
-    expect(wireMbit).toBeLessThanOrEqual(CAP_MBIT * 1.05);
-    // the flows did fill the cap: the measure is of a saturated tree
-    expect(wireMbit).toBeGreaterThan(CAP_MBIT * 0.9);
+    // Under 1.05x the cap, and over the floor: the flows did fill the cap, the measure is of a saturated tree.
+    await expectShaped(async () => {
+      const { wireMbit, goodputMbit: goodput } = await floodAllClasses();
+      console.info(`caps-total, ${_name}: the 8 flows' TCP goodput ${goodput.toFixed(2)} Mbit/s, ${wireMbit.toFixed(2)} on the wire over ${WINDOW_S} s`);
+      return wireMbit;
+    }, [`caps-total, ${_name}`, CAP_MBIT, WIRE_RATIO]);
   });
 });
